@@ -1,0 +1,47 @@
+# Everything runs inside .venv (created by `make setup` from pyproject.toml alone).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+
+# `make run` overrides of params.yaml, applied with `dvc exp run -S`.
+DATASET ?=
+SOURCE ?=
+QUICK ?=
+QUICK_EPOCHS ?= 2
+OVERRIDES := $(if $(DATASET),--set data.dataset=$(DATASET)) \
+             $(if $(SOURCE),--set data.source=$(SOURCE)) \
+             $(if $(QUICK),--set train.epochs=$(QUICK_EPOCHS))
+PYTEST_ARGS ?=
+
+.PHONY: setup run repro serve test test-fast clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+## The main job: dvc repro, serve with Triton, classify held-out clips, report.
+run: setup
+	$(BIN)/python -m pipelines.run $(OVERRIDES)
+
+repro: setup
+	$(BIN)/dvc repro
+
+## Real tritonserver on 127.0.0.1: HTTP 8000, gRPC 8001, metrics 8002.
+serve: setup
+	$(BIN)/python -m model_repository.server --model-repository artifacts/model_repository
+
+## The whole test suite (what CI runs).
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Unit tests only: no pipeline run, no server.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Features, models, augmentation and the train/evaluate loop; no file or tracking I/O."""

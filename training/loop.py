@@ -1,0 +1,145 @@
+"""Train and evaluate a classifier on preloaded log-mel features.
+
+Covers one fit (train folds -> validation fold, best epoch kept) and batched inference.
+Cross-validation, files and tracking are wired in ``pipelines/train.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from training.augment import mixup, spec_augment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    restart_epochs: int = 20  # T_0 of cosine annealing with warm restarts, in epochs
+    mixup_alpha: float = 0.4
+    time_mask: float = 0.2  # SpecAugment: largest time mask, fraction of frames
+    freq_mask: float = 0.2  # SpecAugment: largest frequency mask, fraction of bands
+    n_masks: int = 2
+    folds: tuple[int, ...] = (1, 2, 3, 4, 5)  # validation folds of the cross-validation
+    # The exported model is fit on every fold but this one (0: on all folds), so that the
+    # main job can show it clips it never saw.
+    holdout_fold: int = 5
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2 or self.restart_epochs < 1:
+            raise ValueError(
+                f"need epochs >= 1, batch_size >= 2, restart_epochs >= 1; got "
+                f"{self.epochs}, {self.batch_size}, {self.restart_epochs}"
+            )
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not (0 <= self.time_mask < 1 and 0 <= self.freq_mask < 1):
+            raise ValueError(
+                f"time_mask and freq_mask are fractions in [0, 1), "
+                f"got {self.time_mask}, {self.freq_mask}"
+            )
+        if not self.folds:
+            raise ValueError("folds must name at least one validation fold")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    best_state: dict
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    samples_seen: int = 0
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+    """(n, n_mels, frames) features -> (n, n_classes) softmax probabilities."""
+    model.eval()
+    out = [torch.softmax(model(x[i : i + batch_size]), dim=-1) for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    probs = predict_proba(model, x)
+    p = torch.from_numpy(probs)
+    loss = F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()
+    return {"loss": loss, "accuracy": float((p.argmax(1) == y).float().mean())}
+
+
+def fit(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    n_classes: int,
+    cfg: TrainConfig,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Fit ``model`` on (n, n_mels, frames) features and (n,) int targets.
+
+    With ``val``, the state of the epoch with the best validation accuracy (lower loss breaks
+    ties) is returned; without it, the last epoch's state.
+    """
+    torch.manual_seed(cfg.seed)
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        opt, T_0=cfg.restart_epochs * steps_per_epoch
+    )
+    targets = F.one_hot(y_train, n_classes).float()  # (n, n_classes)
+    result = FitResult(best_state=copy.deepcopy(model.state_dict()), best_epoch=0)
+    best_key = (-1.0, 0.0)
+    start = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(n)
+        total, seen = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            if len(idx) < 2:  # BatchNorm needs two examples in training mode
+                continue
+            xb = spec_augment(x_train[idx], cfg.time_mask, cfg.freq_mask, cfg.n_masks)
+            xb, yb = mixup(xb, targets[idx], cfg.mixup_alpha)
+            loss = torch.sum(-yb * F.log_softmax(model(xb), dim=-1), dim=-1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        result.samples_seen += seen
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": opt.param_groups[0]["lr"]}
+        if val is not None:
+            metrics = evaluate(model, *val)
+            row |= {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"]}
+            key = (metrics["accuracy"], -metrics["loss"])
+            if key > best_key:
+                best_key, result.best_epoch = key, epoch
+                result.best_state = copy.deepcopy(model.state_dict())
+        result.history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        log.info("epoch %d/%d %s", epoch, cfg.epochs, {k: round(v, 4) for k, v in row.items()})
+    if val is None:
+        result.best_state, result.best_epoch = copy.deepcopy(model.state_dict()), cfg.epochs
+    result.train_seconds = time.perf_counter() - start
+    return result
