@@ -12,7 +12,7 @@ Layout::
 
     <out>/logmel/{config.pbtxt, 1/model.onnx[, 1/model.py]}
     <out>/classifier/{config.pbtxt, labels.txt, 1/model.onnx[, 1/model.py]}
-    <out>/esc/{config.pbtxt, labels.txt, 1/}
+    <out>/esc/{config.pbtxt, labels.txt, 1/README.md}
 """
 
 from __future__ import annotations
@@ -156,6 +156,10 @@ def build_repository(
         write_config(out / name, config)
     (out / CLASSIFIER / "labels.txt").write_text(labels_text)
     (out / ENSEMBLE / "1").mkdir(parents=True)
+    # DVC does not restore empty directories, and Triton needs the version directory.
+    (out / ENSEMBLE / "1" / "README.md").write_text(
+        "The `esc` ensemble has no weights of its own; see ../config.pbtxt.\n"
+    )
     (out / ENSEMBLE / "labels.txt").write_text(labels_text)
     write_config(out / ENSEMBLE, ensemble_config(n_mels, labels, sample_rate, clip_seconds, cfg))
     return out

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -101,7 +102,18 @@ class TritonServer:
             *self.extra_args,
         ]
 
+    def check_ports_free(self) -> None:
+        """Fail early: a server already on these ports would answer our readiness probes."""
+        for name, port in vars(self.ports).items():
+            with socket.socket() as sock:
+                if sock.connect_ex((self.host, port)) == 0:
+                    raise RuntimeError(
+                        f"{self.host}:{port} ({name}) is already in use, perhaps by another "
+                        f"tritonserver; stop it or choose other ports"
+                    )
+
     def start(self, timeout: float = 60.0) -> TritonServer:
+        self.check_ports_free()
         prepare_python_backend(triton_home())
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(
@@ -160,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics-port", type=int, default=Ports.metrics)
     args = parser.parse_args(argv)
     server = TritonServer(args.model_repository, Ports(args.http_port, args.grpc_port, args.metrics_port))
+    server.check_ports_free()
     prepare_python_backend(triton_home())
     log.info("starting %s", " ".join(server.command()))
     # Foreground: tritonserver's own log goes to this terminal; Ctrl-C stops it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -65,3 +66,13 @@ def test_mlflow_has_parent_and_nested_fold_runs(pipeline_run: PipelineRun) -> No
     assert "cv_accuracy_mean" in parent.data.metrics and parent.data.params["model.name"] == "resnet"
     history = client.get_metric_history(folds[0].info.run_id, "val_accuracy")
     assert [m.step for m in history] == [1]  # train.epochs=1 in the QUICK settings
+
+
+def test_checked_out_repository_is_complete(pipeline_run: PipelineRun) -> None:
+    """A `dvc checkout` of the export stage restores every directory Triton needs."""
+    repo = pipeline_run.model_repository
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    shutil.rmtree(repo)
+    run(["dvc", "checkout", "export"], pipeline_run.root)
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+    assert (repo / "esc" / "1").is_dir()

@@ -12,7 +12,7 @@ import torch
 from client import cli
 from client.audio import load_audio
 from client.triton import ClientError, EscClient
-from tests.conftest import ESC10, PipelineRun
+from tests.conftest import ESC10, PipelineRun, run
 from training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -104,3 +104,18 @@ def test_cli_reports_each_bad_file_and_exits_non_zero(triton, tmp_path, capsys) 
     assert "notes.wav: not a readable audio file" in captured.err
     assert "missing.ogg: no such file" in captured.err
     assert cli.main([str(CLIP), "--url", "127.0.0.1:1"]) == 2
+
+
+def test_serving_leaves_the_dvc_output_untouched(triton, pipeline_run: PipelineRun) -> None:
+    """The stubs write __pycache__ into the served repository; .dvcignore keeps DVC blind to it."""
+    assert triton.is_ready()
+    status = run(["dvc", "status"], pipeline_run.root).stdout
+    assert "Data and pipelines are up to date." in status
+
+
+def test_a_second_server_on_the_same_ports_is_refused(triton, pipeline_run: PipelineRun) -> None:
+    from model_repository.server import TritonServer
+
+    with pytest.raises(RuntimeError, match=r"already in use.*choose other ports"):
+        TritonServer(pipeline_run.model_repository, triton.ports).start()
+    assert triton.is_ready() and triton.process.poll() is None
