@@ -31,9 +31,16 @@ run: setup
 repro: setup
 	$(BIN)/dvc repro
 
-## Real tritonserver on 127.0.0.1: HTTP 8000, gRPC 8001, metrics 8002.
+## Real tritonserver on 127.0.0.1: HTTP 8000, gRPC 8001, metrics 8002. Serves the workspace's
+## export, or with ALIAS=champion the repository of the registered version carrying that alias.
+ALIAS ?=
 serve: setup
+ifdef ALIAS
+	$(BIN)/python -m model_repository.registry fetch --alias $(ALIAS) --out build/serving/model_repository
+	$(BIN)/python -m model_repository.server --model-repository build/serving/model_repository
+else
 	$(BIN)/python -m model_repository.server --model-repository artifacts/model_repository
+endif
 
 ## The whole test suite (what CI runs).
 test: setup

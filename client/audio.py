@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.signal import resample as fft_resample
 from scipy.signal import resample_poly
 
 
@@ -43,18 +44,20 @@ def to_mono(data: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling of a mono signal (frames,) -> (frames * target / orig,)."""
+    """Resample a mono signal (frames,) -> (round(frames * target / orig),).
+
+    Polyphase filtering for rational ratios with small terms (44.1 -> 22.05 kHz, 48 -> 16 kHz);
+    FFT resampling for awkward ones such as 11024 -> 22050 Hz, where a polyphase filter would
+    need hundreds of thousands of taps.
+    """
     if orig_rate <= 0 or target_rate <= 0:
-        raise ValueError(f"sample rates must be positive, got {orig_rate} -> {target_rate}")
+        raise AudioError(f"sample rates must be positive, got {orig_rate} Hz -> {target_rate} Hz")
     if orig_rate == target_rate:
         return wave.astype(np.float32, copy=False)
     ratio = Fraction(target_rate, orig_rate)
-    if max(ratio.numerator, ratio.denominator) > 10_000:
-        raise AudioError(
-            f"cannot resample {orig_rate} Hz to {target_rate} Hz exactly (ratio {ratio}); "
-            f"convert the file to a common rate such as {target_rate} Hz first"
-        )
-    return resample_poly(wave, ratio.numerator, ratio.denominator).astype(np.float32)
+    if max(ratio.numerator, ratio.denominator) <= 1000:
+        return resample_poly(wave, ratio.numerator, ratio.denominator).astype(np.float32)
+    return fft_resample(wave, round(len(wave) * target_rate / orig_rate)).astype(np.float32)
 
 
 def fix_length(wave: np.ndarray, n_samples: int) -> np.ndarray:

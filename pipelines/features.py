@@ -2,8 +2,8 @@
 
 Reads ``data.sample_rate`` and ``features`` from params.yaml and ``data/prepared`` from `fetch`.
 Writes ``data/features/``: ``logmel.npy`` (clips, n_mels, frames) float32, ``index.csv``
-(filename, fold, target, category; row i is clip i), ``labels.txt`` and ``config.json`` (the
-resolved front-end config, read back by training and export).
+(filename, fold, target, category; row i is clip i), ``labels.txt``, ``dataset.json`` (from
+`fetch`) and ``config.json`` (the resolved front-end config, read back by training and export).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main(params: dict, batch_size: int = 32) -> dict:
     np.save(out / "logmel.npy", logmel)
     meta[["filename", "fold", "target", "category"]].to_csv(out / "index.csv", index=False)
     shutil.copy(paths.PREPARED / "labels.txt", out / "labels.txt")
+    shutil.copy(paths.PREPARED / "dataset.json", out / "dataset.json")
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     summary = {"clips": int(logmel.shape[0]), "shape": list(logmel.shape[1:])}
     log.info("features: %s -> %s", summary, out)

@@ -1,9 +1,14 @@
-"""DVC stage `train`: cross-validation over the dataset's own folds, then the final model.
+"""DVC stage `train`: cross-validation over the dataset's own folds, reports, the final model.
 
 Reads ``model``, ``train`` and ``mlflow`` from params.yaml and ``data/features`` from `features`.
-Writes ``models/model.pt`` (weights plus every config needed to rebuild it), ``metrics/train.json``
-(per fold and mean/std, for ``dvc metrics show``) and ``metrics/learning_curves.csv`` (for
-``dvc plots show``). Tracks one MLflow parent run with a nested run per fold.
+Writes ``models/model.pt`` (weights plus every config needed to rebuild them), ``metrics/train.json``
+(per fold and mean/std, for ``dvc metrics show``), ``metrics/learning_curves.csv`` (``dvc plots``)
+and ``metrics/cv/`` (confusion matrix, per-class accuracy, misclassified clips, out-of-fold
+predictions, plots). Tracks one MLflow parent run with a nested run per fold.
+
+Networks (``resnet``, ``cnn``, ``crnn``) and the random-forest baseline (``rf``) share the
+cross-validation; only networks produce an exportable model (``rf`` writes a checkpoint that
+names the baseline, and `export` refuses it).
 """
 
 from __future__ import annotations
@@ -11,7 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
+import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,60 +27,138 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
+from model_repository.registry import set_tracking_uri
 from pipelines import paths
 from pipelines.features import load_feature_config
 from pipelines.params import from_dict, load_params
-from training.loop import FitResult, TrainConfig, evaluate, fit
+from training.baseline import mfcc_statistics, random_forest
+from training.loop import TrainConfig, fit, predict_proba
 from training.models import ModelConfig, build_model
+from training.reports import classification_metrics, write_cv_report
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+CURVE_COLUMNS = ["fold", "epoch", "train_loss", "lr", "val_loss", "val_accuracy"]
 
 
 @dataclass(frozen=True)
 class MlflowConfig:
     experiment: str = "esc"
+    registered_model: str = "esc-classifier"  # read by `register`
+    alias: str = "challenger"  # set on each newly registered version
+
+
+@dataclass
+class Data:
+    x: torch.Tensor  # (clips, n_mels, frames)
+    y: torch.Tensor  # (clips,)
+    folds: np.ndarray  # (clips,)
+    filenames: np.ndarray  # (clips,)
+    labels: list[str]
+
+    def split(self, fold: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.from_numpy(np.flatnonzero(self.folds != fold)),
+                torch.from_numpy(np.flatnonzero(self.folds == fold)))
+
+
+def load_data() -> Data:
+    index = pd.read_csv(paths.FEATURES / "index.csv")
+    return Data(
+        x=torch.from_numpy(np.load(paths.FEATURES / "logmel.npy")),
+        y=torch.from_numpy(index["target"].to_numpy()).long(),
+        folds=index["fold"].to_numpy(),
+        filenames=index["filename"].to_numpy(),
+        labels=(paths.FEATURES / "labels.txt").read_text().split(),
+    )
+
+
+def dataset_params() -> dict:
+    """Dataset name and split, as `fetch` recorded them."""
+    info = json.loads((paths.FEATURES / "dataset.json").read_text())
+    return {"data.dataset": info["dataset"], "data.split": info["split"]}
 
 
 def flatten(prefix: str, mapping: dict) -> dict:
     return {f"{prefix}.{k}": v for k, v in mapping.items()}
 
 
+def provenance_tags() -> dict[str, str]:
+    """Git commit (and whether the tree was dirty), upstream data hashes from dvc.lock, host."""
+    tags = {"host.cpus": str(os.cpu_count()), "host.platform": platform.platform(),
+            "host.processor": cpu_model(), "torch.version": torch.__version__,
+            "torch.cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
+    try:
+        tags["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
+                                            text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout
+        tags["git_dirty"] = str(bool(dirty.strip()))
+    except (OSError, subprocess.CalledProcessError):
+        tags["git_commit"] = "unknown"
+    lock = Path("dvc.lock")
+    if lock.is_file():
+        stages = yaml.safe_load(lock.read_text()).get("stages", {})
+        for stage in ("fetch", "features"):
+            for out in stages.get(stage, {}).get("outs", []):
+                tags[f"dvc.{out['path']}.md5"] = out.get("md5", "")
+    return tags
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def start_tracking(cfg: MlflowConfig) -> None:
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    set_tracking_uri()
     mlflow.set_experiment(cfg.experiment)
 
 
-def train_fold(
-    fold: int,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    folds: np.ndarray,
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    n_classes: int,
-) -> tuple[FitResult, dict]:
-    train_idx = torch.from_numpy(np.flatnonzero(folds != fold))
-    val_idx = torch.from_numpy(np.flatnonzero(folds == fold))
+def fit_network(data: Data, train_idx, val_idx, model_cfg: ModelConfig, train_cfg: TrainConfig,
+                on_epoch=None):
     torch.manual_seed(train_cfg.seed)
-    model = build_model(model_cfg, n_mels=x.shape[1], n_classes=n_classes)
+    model = build_model(model_cfg, n_mels=data.x.shape[1], n_classes=len(data.labels))
+    val = (data.x[val_idx], data.y[val_idx]) if val_idx is not None else None
+    result = fit(model, data.x[train_idx], data.y[train_idx], len(data.labels), train_cfg,
+                 val=val, on_epoch=on_epoch)
+    model.load_state_dict(result.best_state)
+    return model, result
+
+
+def run_fold(fold: int, data: Data, model_cfg: ModelConfig, train_cfg: TrainConfig,
+             mfcc: np.ndarray | None) -> tuple[np.ndarray, list[dict], dict]:
+    """Train on the other folds, predict ``fold``: (val clips, n_classes) probabilities."""
+    train_idx, val_idx = data.split(fold)
     with mlflow.start_run(run_name=f"fold-{fold}", nested=True):
         mlflow.log_params({"fold": fold, "train_clips": len(train_idx), "val_clips": len(val_idx)})
+        start = time.perf_counter()
+        if mfcc is not None:
+            forest = random_forest(model_cfg.n_estimators, train_cfg.seed)
+            forest.fit(mfcc[train_idx], data.y[train_idx].numpy())
+            history, extra = [], {"train_seconds": time.perf_counter() - start}
+            start = time.perf_counter()
+            probs = forest.predict_proba(mfcc[val_idx])
+        else:
+            def on_epoch(row: dict) -> None:
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
 
-        def on_epoch(row: dict) -> None:
-            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
-
-        result = fit(
-            model, x[train_idx], y[train_idx], n_classes, train_cfg,
-            val=(x[val_idx], y[val_idx]), on_epoch=on_epoch,
-        )
-        model.load_state_dict(result.best_state)
-        metrics = evaluate(model, x[val_idx], y[val_idx])
-        metrics |= {"best_epoch": result.best_epoch, "train_seconds": result.train_seconds}
+            model, result = fit_network(data, train_idx, val_idx, model_cfg, train_cfg, on_epoch)
+            history = [{"fold": fold} | row for row in result.history]
+            extra = {"best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
+                     "train_samples_per_second": result.samples_seen / result.train_seconds}
+            start = time.perf_counter()
+            probs = predict_proba(model, data.x[val_idx])
+        extra["inference_samples_per_second"] = len(val_idx) / (time.perf_counter() - start)
+        metrics = classification_metrics(data.y[val_idx].numpy(), probs, len(data.labels)) | extra
         mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items()})
-    return result, metrics
+    log.info("fold %d: %s", fold, {k: round(v, 4) for k, v in metrics.items()})
+    return probs, history, metrics
 
 
 def main(params: dict) -> dict:
@@ -80,75 +166,79 @@ def main(params: dict) -> dict:
     train_cfg = from_dict(TrainConfig, params["train"])
     mlflow_cfg = from_dict(MlflowConfig, params["mlflow"])
     feature_cfg = load_feature_config()
-    x = torch.from_numpy(np.load(paths.FEATURES / "logmel.npy"))  # (clips, n_mels, frames)
-    index = pd.read_csv(paths.FEATURES / "index.csv")
-    labels = (paths.FEATURES / "labels.txt").read_text().split()
-    y = torch.from_numpy(index["target"].to_numpy()).long()
-    folds = index["fold"].to_numpy()
-    missing = sorted(set(train_cfg.folds) - set(folds.tolist()))
-    if missing:
-        raise ValueError(f"train.folds names folds {missing} that the dataset does not have")
-    if train_cfg.holdout_fold and train_cfg.holdout_fold not in set(folds.tolist()):
-        raise ValueError(
-            f"train.holdout_fold={train_cfg.holdout_fold} is not a fold of the dataset; "
-            "use one of its folds, or 0 to fit the exported model on all folds"
-        )
+    data = load_data()
+    present = set(data.folds.tolist())
+    if missing := sorted(set(train_cfg.folds) - present):
+        raise ValueError(f"train.folds names folds {missing} that the dataset does not have "
+                         f"(it has {sorted(present)})")
+    if train_cfg.holdout_fold and train_cfg.holdout_fold not in present:
+        raise ValueError(f"train.holdout_fold={train_cfg.holdout_fold} is not a fold of the dataset "
+                         f"(it has {sorted(present)}); use one of them, or 0 to fit on all folds")
+    mfcc = None if model_cfg.is_network else mfcc_statistics(data.x.numpy(), min(20, data.x.shape[1]))
 
     start_tracking(mlflow_cfg)
-    fold_metrics, curves = {}, []
+    wall = time.perf_counter()
     with mlflow.start_run(run_name=f"cv-{model_cfg.name}") as run:
+        mlflow.set_tags(provenance_tags())
+        if "DVC_EXP_NAME" in os.environ:  # set by `dvc exp run`
+            mlflow.set_tag("dvc_experiment", os.environ["DVC_EXP_NAME"])
         mlflow.log_params(
-            flatten("model", model_cfg.to_dict())
-            | flatten("train", train_cfg.to_dict())
+            flatten("model", model_cfg.to_dict()) | flatten("train", train_cfg.to_dict())
             | flatten("features", feature_cfg.to_dict())
-            | {"n_clips": len(y), "n_classes": len(labels)}
+            | {"n_clips": len(data.y), "n_classes": len(data.labels)}
+            | dataset_params()
         )
+        oof = np.zeros((len(data.y), len(data.labels)), dtype=np.float32)
+        curves, fold_metrics = [], {}
         for fold in train_cfg.folds:
-            result, metrics = train_fold(fold, x, y, folds, model_cfg, train_cfg, len(labels))
-            fold_metrics[fold] = metrics
-            curves += [{"fold": fold} | row for row in result.history]
-            log.info("fold %d: %s", fold, metrics)
-        acc = np.array([m["accuracy"] for m in fold_metrics.values()])
-        summary = {
-            "cv_accuracy_mean": float(acc.mean()),
-            "cv_accuracy_std": float(acc.std()),
-            "folds": {str(k): v for k, v in fold_metrics.items()},
-        }
-        mlflow.log_metrics({"cv_accuracy_mean": summary["cv_accuracy_mean"],
-                            "cv_accuracy_std": summary["cv_accuracy_std"]})
+            val_idx = data.split(fold)[1]
+            oof[val_idx], history, fold_metrics[fold] = run_fold(fold, data, model_cfg, train_cfg, mfcc)
+            curves += history
+        validated = np.isin(data.folds, train_cfg.folds)
+        report_dir = paths.METRICS / "cv"
+        cv = write_cv_report(report_dir, data.y.numpy()[validated], oof[validated],
+                             data.folds[validated], data.filenames[validated], data.labels,
+                             pd.DataFrame(curves) if curves else None)
+        summary = {k: v for k, v in cv.items() if k.endswith(("_mean", "_std"))}
+        summary["pooled"] = cv["pooled"]
+        summary["folds"] = {str(k): v for k, v in fold_metrics.items()}
+        for key in ("train_samples_per_second", "inference_samples_per_second", "train_seconds"):
+            values = [m[key] for m in fold_metrics.values() if key in m]
+            if values:
+                summary[f"{key}_median"] = float(np.median(values))
+        summary["cv_wall_seconds"] = time.perf_counter() - wall
+        mlflow.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)})
+        mlflow.log_artifacts(str(report_dir), artifact_path="cv")
 
-        final_idx = torch.from_numpy(np.flatnonzero(folds != train_cfg.holdout_fold))
-        torch.manual_seed(train_cfg.seed)
-        model = build_model(model_cfg, n_mels=x.shape[1], n_classes=len(labels))
-        final = fit(model, x[final_idx], y[final_idx], len(labels), train_cfg)
-        summary["train_samples_per_second"] = final.samples_seen / final.train_seconds
+        checkpoint = {"model_config": model_cfg.to_dict(), "feature_config": feature_cfg.to_dict(),
+                      "train_config": train_cfg.to_dict(), "labels": data.labels,
+                      "mlflow_run_id": run.info.run_id}
+        if model_cfg.is_network and train_cfg.fit_final:
+            final_idx = torch.from_numpy(np.flatnonzero(data.folds != train_cfg.holdout_fold))
+            model, final = fit_network(data, final_idx, None, model_cfg, train_cfg)
+            checkpoint["state_dict"] = final.best_state
+            summary["final_train_seconds"] = final.train_seconds
+            if train_cfg.holdout_fold:
+                holdout = data.split(train_cfg.holdout_fold)[1]
+                probs = predict_proba(model, data.x[holdout])
+                summary["holdout"] = classification_metrics(data.y[holdout].numpy(), probs,
+                                                            len(data.labels))
+                mlflow.log_metrics(flatten("holdout", summary["holdout"]))
         summary["final_model_holdout_fold"] = train_cfg.holdout_fold
-        if train_cfg.holdout_fold:
-            holdout = torch.from_numpy(np.flatnonzero(folds == train_cfg.holdout_fold))
-            summary["holdout_accuracy"] = evaluate(model, x[holdout], y[holdout])["accuracy"]
-            mlflow.log_metric("holdout_accuracy", summary["holdout_accuracy"])
-        state = final.best_state
+        summary["total_wall_seconds"] = time.perf_counter() - wall
 
         paths.MODELS.mkdir(parents=True, exist_ok=True)
-        checkpoint = {
-            "state_dict": state,
-            "model_config": model_cfg.to_dict(),
-            "feature_config": feature_cfg.to_dict(),
-            "labels": labels,
-            "mlflow_run_id": run.info.run_id,
-        }
         torch.save(checkpoint, paths.MODELS / "model.pt")
-        paths.METRICS.mkdir(parents=True, exist_ok=True)
         (paths.METRICS / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
-        pd.DataFrame(curves).to_csv(paths.METRICS / "learning_curves.csv", index=False)
+        pd.DataFrame(curves, columns=CURVE_COLUMNS).to_csv(paths.METRICS / "learning_curves.csv",
+                                                            index=False)
         mlflow.log_artifact(str(paths.METRICS / "train.json"))
-        mlflow.log_artifact(str(paths.METRICS / "learning_curves.csv"))
         with tempfile.TemporaryDirectory() as tmp:
-            resolved = Path(tmp) / "params.json"
-            resolved.write_text(json.dumps(params, indent=2) + "\n")
+            resolved = Path(tmp) / "params.yaml"
+            resolved.write_text(yaml.safe_dump(params, sort_keys=False))
             mlflow.log_artifact(str(resolved))
-        mlflow.log_artifact(str(paths.MODELS / "model.pt"), artifact_path="model")
-    log.info("cv accuracy %.4f +- %.4f", summary["cv_accuracy_mean"], summary["cv_accuracy_std"])
+        mlflow.log_artifact(str(paths.MODELS / "model.pt"), artifact_path="checkpoint")
+    log.info("cv accuracy %.4f +- %.4f", summary["accuracy_mean"], summary["accuracy_std"])
     return summary
 
 

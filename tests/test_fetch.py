@@ -1,14 +1,17 @@
-"""Tests of the fetch stage (pipelines/fetch.py) and the config helpers (pipelines/params.py).
+"""Tests of the fetch stage (pipelines/fetch.py) on ESC-50/ESC-10, and of pipelines/params.py.
 
 Real data: the ESC-10 release and the canonical ESC-50 esc50.csv from the shared data folder
 (``ESC_SHARED_DATA``, default ``../shared/data`` next to the repository). ESC-50 archives are
 built here with the real layout and CSV but tiny WAVs, and served over loopback HTTP for the
-URL path. Nothing leaves the machine.
+URL path. Nothing leaves the machine. The helpers above the tests are shared with
+test_datasets.py (the other datasets).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -28,8 +31,11 @@ import soundfile as sf
 import yaml
 
 from client.audio import fix_length, load_audio
-from pipelines import fetch
-from pipelines.fetch import ESC10_CATEGORIES, DataConfig, DatasetError, main, prepare
+from pipelines.datasets import DATASETS
+from pipelines.datasets.base import read_checksums
+from pipelines.datasets.esc import ESC10_CATEGORIES, ESC50_CHECKSUMS
+from pipelines.datasets.sources import download_name
+from pipelines.fetch import DataConfig, DatasetError, main, prepare
 from pipelines.params import from_dict, load_params
 
 DATA = Path(
@@ -136,10 +142,61 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return workdir
 
 
-def config(source: str | Path, dataset: str = "esc10", clip_seconds: float = 0.01) -> DataConfig:
+def config(
+    source: str | Path, dataset: str = "esc10", clip_seconds: float = 0.01, split: str = "official"
+) -> DataConfig:
     return DataConfig(
-        dataset=dataset, source=str(source), sample_rate=SR, clip_seconds=clip_seconds
+        dataset=dataset, source=str(source), split=split, sample_rate=SR, clip_seconds=clip_seconds
     )
+
+
+def prepare_with(cfg: DataConfig, md5: Path) -> dict:
+    """``prepare`` with the ESC adapter checking against ``md5`` (a crafted archive's sums)."""
+    return prepare(cfg, adapter=dataclasses.replace(DATASETS[cfg.dataset], checksums=md5))
+
+
+@contextlib.contextmanager
+def serve(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """HTTP on 127.0.0.1 serving ``folder``; yields (base URL, request paths).
+
+    ``/truncated.zip`` promises 1000 bytes and sends 10.
+    """
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            if self.path == "/truncated.zip":  # promises 1000 bytes, sends 10
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b"PK" * 5)
+                return
+            super().do_GET()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 # --- the real ESC-10 release --------------------------------------------------------------
@@ -151,6 +208,7 @@ def test_real_esc10_release_end_to_end(work: Path) -> None:
             "data": {
                 "dataset": "esc10",
                 "source": str(ESC10_DIR),
+                "split": "official",
                 "sample_rate": SR,
                 "clip_seconds": 5,
             }
@@ -185,6 +243,7 @@ def test_real_esc10_release_end_to_end(work: Path) -> None:
     assert info["config"] == {
         "dataset": "esc10",
         "source": str(ESC10_DIR),
+        "split": "official",
         "sample_rate": SR,
         "clip_seconds": 5.0,
     }
@@ -205,7 +264,7 @@ def test_real_esc10_release_end_to_end(work: Path) -> None:
 
 def test_esc50_zip(work: Path, esc50: Esc50) -> None:
     archive, md5 = esc50.archive()
-    summary = prepare(config(archive, "esc50"), checksums=md5)
+    summary = prepare_with(config(archive, "esc50"), md5)
     # 120 / 160 / 200 samples at 16 kHz -> 60 / 80 / 100 at 8 kHz; 0.01 s = 80 samples.
     assert summary == {
         "dataset": "esc50",
@@ -228,7 +287,7 @@ def test_esc50_zip(work: Path, esc50: Esc50) -> None:
 
 def test_esc10_from_esc50_zip_matches_release(work: Path, esc50: Esc50) -> None:
     archive, md5 = esc50.archive()
-    summary = prepare(config(archive), checksums=md5)
+    summary = prepare_with(config(archive), md5)
     assert summary["n_clips"] == 400 and summary["n_classes"] == 10
     assert labels() == list(ESC10_CATEGORIES)
     assert read_meta()[1] == expected_meta("esc10")  # same as from the ESC-10 release
@@ -243,26 +302,26 @@ def test_esc50_directory(work: Path, esc50: Esc50, level: str) -> None:
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(work / "src")
     source = work / "src" if level == "parent" else work / "src" / "ESC-50-master"
-    assert prepare(config(source), checksums=md5)["n_clips"] == 400
+    assert prepare_with(config(source), md5)["n_clips"] == 400
     assert read_meta()[1] == expected_meta("esc10")
 
 
 def test_rerun_replaces_output_and_failure_keeps_it(work: Path, esc50: Esc50) -> None:
     archive, md5 = esc50.archive()
-    prepare(config(archive, clip_seconds=0.02), checksums=md5)
-    prepare(config(archive), checksums=md5)
+    prepare_with(config(archive, clip_seconds=0.02), md5)
+    prepare_with(config(archive), md5)
     assert json.loads((PREPARED / "dataset.json").read_text())["n_samples"] == 80
     files = dict(esc50.files)
     del files[f"audio/{DOG}"]
     bad, md5 = esc50.archive(files)
     with pytest.raises(DatasetError, match="missing"):
-        prepare(config(bad), checksums=md5)
+        prepare_with(config(bad), md5)
     assert json.loads((PREPARED / "dataset.json").read_text())["n_samples"] == 80
     assert len(list((PREPARED / "audio").iterdir())) == 400
 
 
 def test_packaged_checksums_cover_the_real_csv() -> None:
-    sums = fetch.read_checksums(fetch.ESC50_CHECKSUMS)
+    sums = read_checksums(ESC50_CHECKSUMS)
     assert sums.pop("meta/esc50.csv") == hashlib.md5(ESC50_CSV.read_bytes()).hexdigest()
     assert sorted(sums) == sorted(f"audio/{row['filename']}" for row in esc50_rows())
     assert len(set(sums.values())) == 2000
@@ -274,52 +333,20 @@ def test_packaged_checksums_cover_the_real_csv() -> None:
 @pytest.fixture()
 def server(esc50: Esc50, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
     """HTTP on 127.0.0.1 serving the ESC-50 lookalike zip; yields (base URL, request paths)."""
-    for name in (
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    requests: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, directory=str(esc50.folder), **kwargs)
-
-        def do_GET(self) -> None:
-            requests.append(self.path)
-            if self.path == "/truncated.zip":  # promises 1000 bytes, sends 10
-                self.send_response(200)
-                self.send_header("Content-Length", "1000")
-                self.end_headers()
-                self.wfile.write(b"PK" * 5)
-                return
-            super().do_GET()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(esc50.folder, monkeypatch) as served:
+        yield served
 
 
 def test_url_download_and_reuse(work: Path, esc50: Esc50, server: tuple[str, list[str]]) -> None:
     base, requests = server
     url = f"{base}/ESC-50-master.zip"
-    assert fetch.download_name(url) == "ESC-50-master.zip"
+    assert download_name(url) == "ESC-50-master.zip"
     md5 = esc50.folder / "esc50.md5"
-    assert prepare(config(url), checksums=md5)["n_clips"] == 400
+    assert prepare_with(config(url), md5)["n_clips"] == 400
     download = work / "data" / "downloads" / "ESC-50-master.zip"
     assert download.read_bytes() == (esc50.folder / "ESC-50-master.zip").read_bytes()
     assert sorted(p.name for p in download.parent.iterdir()) == ["ESC-50-master.zip"]
-    prepare(config(url), checksums=md5)  # reuses the download
+    prepare_with(config(url), md5)  # reuses the download
     assert requests == ["/ESC-50-master.zip"]
     assert read_meta()[1] == expected_meta("esc10")
 
@@ -335,7 +362,7 @@ def test_url_failures(
     work: Path, esc50: Esc50, server: tuple[str, list[str]], path: str, message: str
 ) -> None:
     with pytest.raises(DatasetError, match=message):
-        prepare(config(server[0] + path), checksums=esc50.folder / "esc50.md5")
+        prepare_with(config(server[0] + path), esc50.folder / "esc50.md5")
     assert_nothing_written()
     assert list((work / "data" / "downloads").iterdir()) == []  # no .part, no partial file
 
@@ -412,7 +439,7 @@ def test_broken_esc50_archive(work: Path, esc50: Esc50, case: str) -> None:
     elif md5_of_changed == "drop dog":
         write_md5(md5, {k: v for k, v in files.items() if k != f"audio/{DOG}"})
     with pytest.raises(DatasetError, match=message) as err:
-        prepare(config(archive), checksums=md5)
+        prepare_with(config(archive), md5)
     assert str(archive) in str(err.value)
     assert_nothing_written()
 
@@ -424,7 +451,7 @@ def test_truncated_zip(work: Path, esc50: Esc50) -> None:
     with pytest.raises(
         DatasetError, match=r"cut\.zip: not a readable zip archive .*; replace .*cut\.zip"
     ):
-        prepare(config(truncated), checksums=md5)
+        prepare_with(config(truncated), md5)
     assert_nothing_written()
 
 
@@ -435,7 +462,7 @@ def test_corrupt_zip_member_fails_crc(work: Path, esc50: Esc50) -> None:
     data[at] ^= 0xFF
     archive.write_bytes(bytes(data))
     with pytest.raises(DatasetError, match=rf"ESC-50-master/audio/{DOG} fails its CRC check"):
-        prepare(config(archive), checksums=md5)
+        prepare_with(config(archive), md5)
     assert_nothing_written()
 
 
@@ -453,7 +480,7 @@ def test_wrong_sources(work: Path, esc50: Esc50) -> None:
         work / "twice.zip", {f"{top}/{k}": v for k, v in esc50.files.items() for top in "ab"}, ""
     )
     with pytest.raises(DatasetError, match=r"meta/esc50\.csv found in several folders \(a/, b/\)"):
-        prepare(config(twice), checksums=md5)
+        prepare_with(config(twice), md5)
     assert_nothing_written()
 
 
@@ -477,7 +504,7 @@ def test_esc10_release_zip(work: Path, esc10_files: dict[str, bytes]) -> None:
     assert prepare(config(archive))["n_clips"] == 400
     assert labels() == list(ESC10_CATEGORIES)
     assert read_meta()[1] == expected_meta("esc10")
-    assert json.loads((PREPARED / "dataset.json").read_text())["md5_checked"] is False
+    assert json.loads((PREPARED / "dataset.json").read_text())["clip_checksums_checked"] is False
 
 
 ESC10_BROKEN = {
@@ -514,11 +541,17 @@ def test_broken_esc10_release(work: Path, esc10_files: dict[str, bytes], case: s
 
 
 def test_data_config_is_strict(work: Path) -> None:
-    good = {"dataset": "esc10", "source": "x.zip", "sample_rate": 16000, "clip_seconds": 5}
-    assert from_dict(DataConfig, good) == DataConfig("esc10", "x.zip", 16000, 5.0)
+    good = {
+        "dataset": "esc10",
+        "source": "x.zip",
+        "split": "official",
+        "sample_rate": 16000,
+        "clip_seconds": 5,
+    }
+    assert from_dict(DataConfig, good) == DataConfig("esc10", "x.zip", "official", 16000, 5.0)
     with pytest.raises(
         ValueError,
-        match=r"params: data: unknown key\(s\) rate; valid keys: dataset, source, sample_rate, cl",
+        match=r"params: data: unknown key\(s\) rate; valid keys: dataset, source, split, sample_r",
     ):
         main({"data": {**good, "rate": 1}})
     with pytest.raises(ValueError, match=r"DataConfig: missing key\(s\) source"):
@@ -526,7 +559,12 @@ def test_data_config_is_strict(work: Path) -> None:
     with pytest.raises(ValueError, match=r"params has no 'data' section"):
         main({"train": {}})
     for key, value, message in [
-        ("dataset", "esc100", r"data\.dataset must be one of \['esc10', 'esc50'\], got 'esc100'"),
+        (
+            "dataset",
+            "esc100",
+            r"data\.dataset must be one of \['esc10', 'esc50', 'fsdd', 'urbansound8k'\], "
+            r"got 'esc100'",
+        ),
         ("sample_rate", 0, r"data\.sample_rate must be a positive integer, got 0"),
         ("sample_rate", 16000.0, r"got 16000\.0"),
         (

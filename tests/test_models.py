@@ -6,14 +6,16 @@ import pytest
 import torch
 
 from training.augment import mixup, spec_augment
-from training.models import Classifier, ModelConfig, build_model
+from training.models import BasicBlock, Classifier, ModelConfig, build_model
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
 
 
+@pytest.mark.parametrize("name", ["resnet", "cnn", "crnn"])
 @pytest.mark.parametrize("frames", [1, 7, 216])
-def test_resnet_takes_any_length(frames: int) -> None:
-    model = build_model(TINY, n_mels=32, n_classes=10).eval()
+def test_networks_take_any_length(name: str, frames: int) -> None:
+    cfg = ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=6, dropout=0.0)
+    model = build_model(cfg, n_mels=32, n_classes=10).eval()
     assert model(torch.randn(3, 32, frames)).shape == (3, 10)
 
 
@@ -23,8 +25,10 @@ def test_classifier_returns_probabilities() -> None:
     torch.testing.assert_close(probs.sum(dim=1), torch.ones(4))
 
 
-def test_eval_batch_equals_items() -> None:
-    model = build_model(TINY, n_mels=32, n_classes=10).eval()
+@pytest.mark.parametrize("name", ["resnet", "cnn", "crnn"])
+def test_eval_batch_equals_items(name: str) -> None:
+    cfg = ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=6, dropout=0.0)
+    model = build_model(cfg, n_mels=32, n_classes=10).eval()
     x = torch.randn(4, 32, 40)
     torch.testing.assert_close(model(x), torch.cat([model(x[i : i + 1]) for i in range(4)]),
                                atol=1e-5, rtol=1e-5)
@@ -32,7 +36,7 @@ def test_eval_batch_equals_items() -> None:
 
 def test_stages_widen_and_blocks_repeat() -> None:
     model = build_model(ModelConfig(widths=(8, 16, 32), blocks_per_stage=2), n_mels=16, n_classes=3)
-    assert [len(stage) for stage in model.stages] == [2, 2, 2]
+    assert sum(isinstance(m, BasicBlock) for m in model.modules()) == 3 * 2
     assert model.head.in_features == 32
 
 
@@ -42,7 +46,8 @@ def test_stages_widen_and_blocks_repeat() -> None:
         ({"name": "vgg"}, "model name 'vgg' is not one of"),
         ({"widths": ()}, "widths must be"),
         ({"stem_stride": 3}, "stem_stride in"),
-        ({"blocks_per_stage": 0}, "blocks_per_stage must be"),
+        ({"blocks_per_stage": 0}, "blocks_per_stage, hidden and n_estimators must be >= 1"),
+        ({"hidden": 0}, "blocks_per_stage, hidden and n_estimators must be >= 1"),
         ({"dropout": 1.0}, "dropout must be in"),
     ],
 )

@@ -38,14 +38,17 @@ def test_metrics_are_per_fold_with_mean_and_std(pipeline_run: PipelineRun) -> No
     metrics = json.loads((pipeline_run.root / "metrics/train.json").read_text())
     accs = [metrics["folds"][str(k)]["accuracy"] for k in range(1, 6)]
     assert all(0.0 <= a <= 1.0 for a in accs)
-    assert metrics["cv_accuracy_mean"] == pytest.approx(np.mean(accs))
-    assert metrics["cv_accuracy_std"] == pytest.approx(np.std(accs))
+    assert metrics["accuracy_mean"] == pytest.approx(np.mean(accs))
+    assert metrics["accuracy_std"] == pytest.approx(np.std(accs))
+    assert metrics["pooled"]["n"] == 400 and "holdout" in metrics
+    oof = pd.read_csv(pipeline_run.root / "metrics/cv/oof_predictions.csv")
+    assert len(oof) == 400 and oof["file"].is_unique
     curves = pd.read_csv(pipeline_run.root / "metrics/learning_curves.csv")
     assert set(curves["fold"]) == {1, 2, 3, 4, 5} and {"val_accuracy", "train_loss"} <= set(curves)
     export = json.loads((pipeline_run.root / "metrics/export.json").read_text())
     assert export["probabilities_max_abs_diff_full"] <= 1e-4
     shown = run(["dvc", "metrics", "show", "--json"], pipeline_run.root).stdout
-    assert "cv_accuracy_mean" in shown
+    assert "accuracy_mean" in shown
 
 
 def test_second_repro_changes_nothing(pipeline_run: PipelineRun) -> None:
@@ -63,7 +66,11 @@ def test_mlflow_has_parent_and_nested_fold_runs(pipeline_run: PipelineRun) -> No
     parent = parents[0]
     folds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.params["fold"] for r in folds) == ["1", "2", "3", "4", "5"]
-    assert "cv_accuracy_mean" in parent.data.metrics and parent.data.params["model.name"] == "resnet"
+    assert "accuracy_mean" in parent.data.metrics and parent.data.params["model.name"] == "resnet"
+    assert parent.data.tags["git_commit"] and parent.data.tags["dvc.data/features.md5"]
+    assert parent.data.tags["dvc_experiment"]  # the `dvc exp run` name
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"cv", "train.json", "params.yaml", "checkpoint", "triton"} <= artifacts
     history = client.get_metric_history(folds[0].info.run_id, "val_accuracy")
     assert [m.step for m in history] == [1]  # train.epochs=1 in the QUICK settings
 
@@ -76,3 +83,23 @@ def test_checked_out_repository_is_complete(pipeline_run: PipelineRun) -> None:
     run(["dvc", "checkout", "export"], pipeline_run.root)
     assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
     assert (repo / "esc" / "1").is_dir()
+
+
+def test_register_adds_a_version_with_the_challenger_alias(pipeline_run: PipelineRun, tmp_path,
+                                                           monkeypatch) -> None:
+    from model_repository import registry
+
+    record = json.loads((pipeline_run.root / "metrics/registry.json").read_text())
+    assert record["name"] == "esc-classifier" and record["alias"] == "challenger"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{pipeline_run.root / 'mlflow.db'}")
+    version = registry.client().get_model_version_by_alias("esc-classifier", "challenger")
+    assert str(version.version) == record["version"] and version.run_id == record["run_id"]
+    with pytest.raises(ValueError, match="no version of esc-classifier carries the alias 'champion'"):
+        registry.fetch("champion", tmp_path / "repo")
+    registry.promote(record["version"], "champion")
+    fetched = registry.fetch("champion", tmp_path / "repo")
+    served = pipeline_run.model_repository
+    files = sorted(p.relative_to(served) for p in served.rglob("*") if p.is_file()
+                   and "__pycache__" not in p.parts)
+    assert sorted(p.relative_to(fetched) for p in fetched.rglob("*") if p.is_file()) == files
+    assert all((fetched / f).read_bytes() == (served / f).read_bytes() for f in files)

@@ -16,9 +16,9 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor,
     """
     if alpha <= 0:
         return x, y
-    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],))  # (batch,)
+    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],)).to(x.device)  # (batch,)
     lam = torch.maximum(lam, 1 - lam)  # the example keeps the larger share
-    perm = torch.randperm(x.shape[0])
+    perm = torch.randperm(x.shape[0], device=x.device)
     lam_x = lam.view(-1, *([1] * (x.dim() - 1)))
     return lam_x * x + (1 - lam_x) * x[perm], lam[:, None] * y + (1 - lam[:, None]) * y[perm]
 
@@ -41,9 +41,9 @@ def spec_augment(
         max_width = int(size * frac)
         if max_width < 1:
             continue
-        pos = torch.arange(size).view(1, 1, size)  # (1, 1, size)
-        width = torch.randint(0, max_width + 1, (batch, n_masks, 1))
-        start = (torch.rand((batch, n_masks, 1)) * (size - width + 1)).long()
+        pos = torch.arange(size, device=x.device).view(1, 1, size)  # (1, 1, size)
+        width = torch.randint(0, max_width + 1, (batch, n_masks, 1), device=x.device)
+        start = (torch.rand((batch, n_masks, 1), device=x.device) * (size - width + 1)).long()
         masked = ((pos >= start) & (pos < start + width)).any(dim=1)  # (batch, size)
         keep &= ~(masked[:, None, :] if axis == 2 else masked[:, :, None])
     fill = x.mean(dim=(1, 2), keepdim=True)

@@ -27,6 +27,12 @@ class TrainedModel:
 
 def load_checkpoint(path: str | Path) -> TrainedModel:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" not in ckpt:
+        raise ValueError(
+            f"{path} holds no trained network ({ckpt['model_config']['name']!r}, "
+            f"fit_final={ckpt['train_config']['fit_final']}); to export, use model.name resnet, "
+            "cnn or crnn with train.fit_final true"
+        )
     feature_cfg = LogMelConfig(**ckpt["feature_config"])
     model_cfg = ModelConfig(**{**ckpt["model_config"], "widths": tuple(ckpt["model_config"]["widths"])})
     model = build_model(model_cfg, n_mels=feature_cfg.n_mels, n_classes=len(ckpt["labels"]))

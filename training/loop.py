@@ -6,7 +6,6 @@ Cross-validation, files and tracking are wired in ``pipelines/train.py``.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -39,6 +38,8 @@ class TrainConfig:
     # The exported model is fit on every fold but this one (0: on all folds), so that the
     # main job can show it clips it never saw.
     holdout_fold: int = 5
+    fit_final: bool = True  # fit the exported model after the CV (off for CV-only ablations)
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda; AMP (bfloat16) on cuda
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.restart_epochs < 1:
@@ -55,9 +56,20 @@ class TrainConfig:
             )
         if not self.folds:
             raise ValueError("folds must name at least one validation fold")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def cpu_state(model: nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 @dataclass
@@ -69,17 +81,27 @@ class FitResult:
     samples_seen: int = 0
 
 
+def autocast(device: torch.device):
+    """bfloat16 autocast on CUDA; a no-op context on CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 @torch.no_grad()
 def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> np.ndarray:
-    """(n, n_mels, frames) features -> (n, n_classes) softmax probabilities."""
+    """(n, n_mels, frames) features on the model's device -> (n, n_classes) probabilities."""
     model.eval()
-    out = [torch.softmax(model(x[i : i + batch_size]), dim=-1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(x), batch_size):
+        with autocast(device):
+            out.append(torch.softmax(model(x[i : i + batch_size].to(device)).float(), dim=-1))
+    return torch.cat(out).cpu().numpy()
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
     probs = predict_proba(model, x)
     p = torch.from_numpy(probs)
+    y = y.cpu()
     loss = F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()
     return {"loss": loss, "accuracy": float((p.argmax(1) == y).float().mean())}
 
@@ -95,10 +117,16 @@ def fit(
 ) -> FitResult:
     """Fit ``model`` on (n, n_mels, frames) features and (n,) int targets.
 
+    Features are moved to the training device once (preloaded), so no loader can starve it.
     With ``val``, the state of the epoch with the best validation accuracy (lower loss breaks
-    ties) is returned; without it, the last epoch's state.
+    ties) is returned; without it, the last epoch's state. States are returned on the CPU.
     """
     torch.manual_seed(cfg.seed)
+    device = cfg.torch_device()
+    model.to(device)
+    x_train, y_train = x_train.to(device), y_train.to(device)
+    if val is not None:
+        val = (val[0].to(device), val[1].to(device))
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -106,12 +134,12 @@ def fit(
         opt, T_0=cfg.restart_epochs * steps_per_epoch
     )
     targets = F.one_hot(y_train, n_classes).float()  # (n, n_classes)
-    result = FitResult(best_state=copy.deepcopy(model.state_dict()), best_epoch=0)
+    result = FitResult(best_state=cpu_state(model), best_epoch=0)
     best_key = (-1.0, 0.0)
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        perm = torch.randperm(n)
+        perm = torch.randperm(n).to(device)
         total, seen = 0.0, 0
         for i in range(0, n, cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
@@ -119,7 +147,9 @@ def fit(
                 continue
             xb = spec_augment(x_train[idx], cfg.time_mask, cfg.freq_mask, cfg.n_masks)
             xb, yb = mixup(xb, targets[idx], cfg.mixup_alpha)
-            loss = torch.sum(-yb * F.log_softmax(model(xb), dim=-1), dim=-1).mean()
+            with autocast(device):
+                logits = model(xb).float()
+            loss = torch.sum(-yb * F.log_softmax(logits, dim=-1), dim=-1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -134,12 +164,12 @@ def fit(
             key = (metrics["accuracy"], -metrics["loss"])
             if key > best_key:
                 best_key, result.best_epoch = key, epoch
-                result.best_state = copy.deepcopy(model.state_dict())
+                result.best_state = cpu_state(model)
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
         log.info("epoch %d/%d %s", epoch, cfg.epochs, {k: round(v, 4) for k, v in row.items()})
     if val is None:
-        result.best_state, result.best_epoch = copy.deepcopy(model.state_dict()), cfg.epochs
+        result.best_state, result.best_epoch = cpu_state(model), cfg.epochs
     result.train_seconds = time.perf_counter() - start
     return result

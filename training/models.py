@@ -1,8 +1,14 @@
-"""Classifiers over log-mel spectrograms.
+"""Classifiers over log-mel spectrograms: one family selected by ``ModelConfig.name``.
 
-Every model takes (batch, n_mels, frames) log-mel in dB, of any number of frames, and returns
+Every network takes (batch, n_mels, frames) log-mel in dB, of any number of frames, and returns
 (batch, n_classes) logits. Input normalisation is a BatchNorm over mel bands inside the model,
 so exported graphs need no separate statistics.
+
+- ``resnet``: stem conv+BN, residual stages of increasing width, global average pooling, linear.
+- ``cnn``: conv+BN+ReLU+maxpool blocks (64-128-256-512), global pooling, FC ``hidden``, dropout.
+- ``crnn``: the same conv blocks as a front end, then a bidirectional GRU over time.
+
+The classical baseline (random forest on MFCC statistics) lives in ``training/baseline.py``.
 """
 
 from __future__ import annotations
@@ -12,19 +18,24 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+NETWORKS = ("resnet", "cnn", "crnn")
+BASELINES = ("rf",)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "resnet"
-    stem_channels: int = 32
-    stem_stride: int = 1
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    blocks_per_stage: int = 1
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # resnet stages / cnn and crnn conv blocks
+    stem_channels: int = 32  # resnet
+    stem_stride: int = 2  # first conv's stride (all networks): halves both input axes
+    blocks_per_stage: int = 1  # resnet
+    hidden: int = 1024  # cnn: FC width; crnn: GRU units per direction
     dropout: float = 0.2
+    n_estimators: int = 500  # rf
 
     def __post_init__(self) -> None:
-        if self.name not in MODELS:
-            raise ValueError(f"model name {self.name!r} is not one of {sorted(MODELS)}")
+        if self.name not in NETWORKS + BASELINES:
+            raise ValueError(f"model name {self.name!r} is not one of {sorted(NETWORKS + BASELINES)}")
         if not self.widths or min(self.widths) < 1:
             raise ValueError(f"widths must be a non-empty list of positive ints, got {self.widths}")
         if self.stem_channels < 1 or self.stem_stride not in (1, 2):
@@ -32,10 +43,17 @@ class ModelConfig:
                 f"need stem_channels >= 1 and stem_stride in (1, 2), "
                 f"got {self.stem_channels}, {self.stem_stride}"
             )
-        if self.blocks_per_stage < 1:
-            raise ValueError(f"blocks_per_stage must be >= 1, got {self.blocks_per_stage}")
+        if self.blocks_per_stage < 1 or self.hidden < 1 or self.n_estimators < 1:
+            raise ValueError(
+                f"blocks_per_stage, hidden and n_estimators must be >= 1, got "
+                f"{self.blocks_per_stage}, {self.hidden}, {self.n_estimators}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def is_network(self) -> bool:
+        return self.name in NETWORKS
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +64,19 @@ def conv_bn(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
         nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
         nn.BatchNorm2d(c_out),
     )
+
+
+def init_weights(module: nn.Module) -> None:
+    """He initialisation for convolutions, unit BatchNorm, zero biases."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
 
 
 class BasicBlock(nn.Module):
@@ -69,53 +100,66 @@ class BasicBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
-class ResNet(nn.Module):
-    """Stem conv+BN, residual stages of increasing width, global average pooling, linear head.
+def conv_blocks(widths: tuple[int, ...], first_stride: int) -> nn.Sequential:
+    """conv3x3+BN+ReLU+maxpool(2) per width: (batch, 1, M, T) -> (batch, widths[-1], M', T')."""
+    blocks, c_in = [], 1
+    for i, width in enumerate(widths):
+        blocks += [conv_bn(c_in, width, 3, first_stride if i == 0 else 1), nn.ReLU(inplace=True),
+                   nn.MaxPool2d(2, ceil_mode=True)]
+        c_in = width
+    return nn.Sequential(*blocks)
+
+
+class Network(nn.Module):
+    """One of ``NETWORKS``, chosen by ``cfg.name``.
 
     Input: (batch, n_mels, frames) log-mel. Output: (batch, n_classes) logits.
     """
 
     def __init__(self, cfg: ModelConfig, n_mels: int, n_classes: int) -> None:
         super().__init__()
+        if not cfg.is_network:
+            raise ValueError(f"{cfg.name!r} is not a network; build it with training.baseline")
+        self.name = cfg.name
         self.input_norm = nn.BatchNorm1d(n_mels)
-        self.stem = nn.Sequential(
-            conv_bn(1, cfg.stem_channels, 3, cfg.stem_stride), nn.ReLU(inplace=True)
-        )
-        stages, c_in = [], cfg.stem_channels
-        for i, width in enumerate(cfg.widths):
-            blocks = [BasicBlock(c_in, width, stride=1 if i == 0 else 2)]
-            blocks += [BasicBlock(width, width, 1) for _ in range(cfg.blocks_per_stage - 1)]
-            stages.append(nn.Sequential(*blocks))
-            c_in = width
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(c_in, n_classes)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
-                nn.init.zeros_(m.bias)
+        if cfg.name == "resnet":
+            stages, c_in = [], cfg.stem_channels
+            for i, width in enumerate(cfg.widths):
+                blocks = [BasicBlock(c_in, width, stride=1 if i == 0 else 2)]
+                blocks += [BasicBlock(width, width, 1) for _ in range(cfg.blocks_per_stage - 1)]
+                stages.append(nn.Sequential(*blocks))
+                c_in = width
+            self.features = nn.Sequential(
+                conv_bn(1, cfg.stem_channels, 3, cfg.stem_stride), nn.ReLU(inplace=True), *stages
+            )
+            self.head = nn.Linear(c_in, n_classes)
+        elif cfg.name == "cnn":
+            self.dropout = nn.Identity()  # dropout sits after the FC layer instead
+            self.features = conv_blocks(cfg.widths, cfg.stem_stride)
+            self.head = nn.Sequential(
+                nn.Linear(cfg.widths[-1], cfg.hidden), nn.ReLU(inplace=True),
+                nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, n_classes),
+            )
+        else:  # crnn
+            self.features = conv_blocks(cfg.widths, cfg.stem_stride)
+            self.rnn = nn.GRU(cfg.widths[-1], cfg.hidden, batch_first=True, bidirectional=True)
+            self.head = nn.Linear(2 * cfg.hidden, n_classes)
+        init_weights(self)
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(logmel).unsqueeze(1)  # (batch, 1, n_mels, frames)
-        x = self.stages(self.stem(x))  # (batch, widths[-1], n_mels / s, frames / s)
-        x = self.pool(x).flatten(1)  # (batch, widths[-1])
+        x = self.features(x)  # (batch, channels, n_mels', frames')
+        if self.name == "crnn":
+            seq = x.mean(dim=2).transpose(1, 2)  # (batch, frames', channels)
+            x = self.rnn(seq)[0].mean(dim=1)  # (batch, 2 * hidden)
+        else:
+            x = x.mean(dim=(2, 3))  # (batch, channels)
         return self.head(self.dropout(x))  # (batch, n_classes)
 
 
-MODELS = {"resnet": ResNet}
-
-
-def build_model(cfg: ModelConfig, n_mels: int, n_classes: int) -> nn.Module:
-    return MODELS[cfg.name](cfg, n_mels=n_mels, n_classes=n_classes)
+def build_model(cfg: ModelConfig, n_mels: int, n_classes: int) -> Network:
+    return Network(cfg, n_mels=n_mels, n_classes=n_classes)
 
 
 class Classifier(nn.Module):

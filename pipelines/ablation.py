@@ -1,0 +1,110 @@
+"""The ablation study: DVC experiments over the `train` stage, one per table row.
+
+Each row is ``dvc exp run --temp train -n <row> -S key=value ...``: a DVC experiment built from
+the committed ``params.yaml`` plus the row's overrides, run in a temporary copy of the last
+commit (so rows never leak settings into each other or into the workspace), tracked by DVC
+(``dvc exp show``) and by MLflow (experiment ``ablation``, parent run tagged
+``dvc_experiment=<row>``). ``docs/results.md`` is then written from the tracked metrics by
+``python -m pipelines.results``.
+
+    python -m pipelines.ablation --list
+    python -m pipelines.ablation esc10-resnet fsdd-cnn     # run these rows
+    python -m pipelines.ablation --all
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SHARED_DATA = Path(os.environ.get("ESC_SHARED_DATA", "../shared/data"))
+EXPERIMENT = "ablation"
+
+DATASETS = {
+    "esc10": [
+        "data.dataset=esc10", f"data.source={(SHARED_DATA / 'esc10').resolve()}",
+        "data.split=official",
+    ],
+    # 8 kHz speech, 0.14-2.3 s: 1 s clips, a 32 ms window, 10 ms hop, mel bands up to 4 kHz.
+    "fsdd": [
+        "data.dataset=fsdd", f"data.source={(SHARED_DATA / 'fsdd').resolve()}",
+        "data.split=official", "data.sample_rate=8000", "data.clip_seconds=1.0",
+        "features.n_fft=256", "features.hop_length=80", "features.f_max=4000.0",
+        "train.folds=[1]", "train.holdout_fold=0",
+    ],
+    "fsdd-speakers": [
+        "data.dataset=fsdd", f"data.source={(SHARED_DATA / 'fsdd').resolve()}",
+        "data.split=speaker", "data.sample_rate=8000", "data.clip_seconds=1.0",
+        "features.n_fft=256", "features.hop_length=80", "features.f_max=4000.0",
+        "train.folds=[1,2,3,4,5,6]", "train.holdout_fold=0",
+    ],
+}
+NO_AUGMENTATION = ["train.mixup_alpha=0.0", "train.time_mask=0.0", "train.freq_mask=0.0"]
+CNN = ["model.name=cnn", "model.widths=[64,128,256,512]", "model.hidden=1024", "model.dropout=0.5"]
+CRNN = ["model.name=crnn", "model.widths=[32,64,128]", "model.hidden=128", "model.dropout=0.2"]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    dataset: str
+    description: str
+    overrides: tuple[str, ...] = ()
+
+    def command(self) -> list[str]:
+        settings = [*DATASETS[self.dataset], *self.overrides,
+                    "train.fit_final=false", f"mlflow.experiment={EXPERIMENT}"]
+        return ["dvc", "exp", "run", "--temp", "train", "-n", self.name,
+                *[arg for s in settings for arg in ("-S", s)]]
+
+
+ROWS = [
+    Row("esc10-rf", "esc10", "Random forest on MFCC statistics", ("model.name=rf",)),
+    Row("esc10-cnn", "esc10", "CNN (4 conv blocks), no augmentation", (*CNN, *NO_AUGMENTATION)),
+    Row("esc10-cnn-aug", "esc10", "CNN + Mixup + SpecAugment", tuple(CNN)),
+    Row("esc10-resnet", "esc10", "ResNet + Mixup + SpecAugment (the default recipe)"),
+    Row("esc10-crnn", "esc10", "CRNN (conv + BiGRU) + Mixup + SpecAugment", tuple(CRNN)),
+    Row("fsdd-cnn", "fsdd", "CNN, official split (takes 0-4 test)", tuple(CNN)),
+    Row("fsdd-crnn", "fsdd", "CRNN, official split (takes 0-4 test)", tuple(CRNN)),
+    Row("fsdd-resnet-speakers", "fsdd-speakers", "ResNet, leave-one-speaker-out (6 folds)"),
+]
+
+
+def run_row(row: Row) -> None:
+    env = dict(os.environ)
+    # Temporary copies have their own working directory: point MLflow at the workspace's store.
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path('mlflow.db').resolve()}")
+    log.info("%s: %s", row.name, shlex.join(row.command()))
+    subprocess.run(row.command(), check=True, env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", nargs="*", help="row names (see --list)")
+    parser.add_argument("--all", action="store_true")
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args(argv)
+    by_name = {row.name: row for row in ROWS}
+    if args.list or not (args.rows or args.all):
+        for row in ROWS:
+            print(f"{row.name:<22s} {row.description}\n    {shlex.join(row.command())}")
+        return 0
+    unknown = sorted(set(args.rows) - set(by_name))
+    if unknown:
+        parser.error(f"unknown rows {unknown}; see --list")
+    for name in list(by_name) if args.all else args.rows:
+        run_row(by_name[name])
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())
