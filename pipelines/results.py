@@ -57,12 +57,13 @@ def run_cells(run: Run) -> list[str]:
         f"{p['data.dataset']} ({p['data.split']})", p["model.name"], pct(run, "accuracy"),
         pct(run, "top3_accuracy"), pct(run, "f1_macro"),
         number(run, "train_samples_per_second_median"), number(run, "inference_samples_per_second_median"),
-        number(run, "cv_wall_seconds", "{:.0f} s"), f"`{run.info.run_id[:8]}`",
+        number(run, "cv_wall_seconds", "{:.0f} s"), number(run, "total_wall_seconds", "{:.0f} s"),
+        f"`{run.info.run_id[:8]}`",
     ]
 
 
 HEADER = ["dataset (split)", "model", "accuracy %", "top-3 %", "macro F1 %", "train clips/s",
-          "infer clips/s", "CV wall", "MLflow run"]
+          "infer clips/s", "CV wall", "total wall", "MLflow run"]
 
 
 def table(rows: list[list[str]], header: list[str]) -> list[str]:

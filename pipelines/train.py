@@ -226,6 +226,7 @@ def main(params: dict) -> dict:
                 mlflow.log_metrics(flatten("holdout", summary["holdout"]))
         summary["final_model_holdout_fold"] = train_cfg.holdout_fold
         summary["total_wall_seconds"] = time.perf_counter() - wall
+        mlflow.log_metric("total_wall_seconds", summary["total_wall_seconds"])
 
         paths.MODELS.mkdir(parents=True, exist_ok=True)
         torch.save(checkpoint, paths.MODELS / "model.pt")
