@@ -14,7 +14,7 @@ OVERRIDES := $(if $(DATASET),--set data.dataset=$(DATASET)) \
              $(if $(QUICK),--set train.epochs=$(QUICK_EPOCHS))
 PYTEST_ARGS ?=
 
-.PHONY: setup run repro serve test test-fast clean
+.PHONY: setup run repro serve web browser test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -42,8 +42,20 @@ else
 	$(BIN)/python -m model_repository.server --model-repository artifacts/model_repository
 endif
 
+## The upload page on 127.0.0.1:8080, sending files to the Triton of `make serve`.
+web: setup
+	$(BIN)/python -m client.web --triton-url 127.0.0.1:8000 --port 8080
+
+## Headless Chromium + chromedriver (Debian) for the upload page's browser test; needs root
+## and apt. Without them that one test is skipped, saying why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "chromium/chromedriver not installed: the browser test will be skipped"; fi
+
 ## The whole test suite (what CI runs).
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Unit tests only: no pipeline run, no server.

@@ -1,6 +1,9 @@
-"""Client for the served `esc` ensemble: audio preparation, a tritonclient wrapper and a CLI."""
+"""Client for the served `esc` ensemble: audio preparation, a tritonclient wrapper (``EscClient``),
+long recordings in windows (``client.timeline``), plots (``client.plots``) and the CLI."""
 
 from client.audio import AudioError, load_audio
-from client.triton import ClientError, EscClient, Prediction
+from client.timeline import Event, Timeline, classify_recording
+from client.triton import ClientError, EscClient, FileResult, Prediction, RetryPolicy, ServerUnavailable
 
-__all__ = ["AudioError", "ClientError", "EscClient", "Prediction", "load_audio"]
+__all__ = ["AudioError", "ClientError", "EscClient", "Event", "FileResult", "Prediction", "RetryPolicy",
+           "ServerUnavailable", "Timeline", "classify_recording", "load_audio"]
