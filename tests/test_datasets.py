@@ -453,7 +453,7 @@ US8K_BROKEN = {
     "csv missing column": (
         _edit_us8k_csv(lambda rows: [r[:4] + r[5:] for r in rows]),
         r"UrbanSound8K\.csv: missing column\(s\) salience \(header .*\); expected the "
-        r"UrbanSound8K header slice_file_name,fsID,start,end,salience,fold,classID,class",
+        r"UrbanSound8K header with slice_file_name, fsID, start, end, salience, fold, classID, class",
     ),
     "fold over the range": (
         _set_fold("11"),

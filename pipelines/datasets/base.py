@@ -21,6 +21,7 @@ documents its order, and the order never depends on the order of files in a sour
 from __future__ import annotations
 
 import abc
+import csv
 import hashlib
 import re
 from collections import Counter
@@ -164,6 +165,21 @@ def check_structure(
         problems.append(f"duplicate clips {listing(sorted(duplicates))}")
     if problems:
         raise DatasetError(f"{where}: {listing(problems)}; {fix}")
+
+
+def read_metadata_csv(path: Path, where: str, columns: Iterable[str], layout: str,
+                      fix: str) -> list[dict[str, str]]:
+    """Rows of a dataset's metadata CSV; a missing column is a DatasetError naming the header."""
+    columns = list(columns)
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        if missing:
+            raise DatasetError(
+                f"{where}: missing column(s) {', '.join(missing)} (header {reader.fieldnames}); "
+                f"expected the {layout} header with {', '.join(columns)}; {fix}"
+            )
+        return list(reader)
 
 
 def read_checksums(path: Path, algorithm: str = "md5") -> dict[str, str]:

@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from pipelines.datasets.base import CHECKSUMS, Clip, Dataset, DatasetError, Listing, Structure
 from pipelines.datasets.base import listing as _listing
-from pipelines.datasets.base import read_checksums
+from pipelines.datasets.base import read_checksums, read_metadata_csv
 from pipelines.datasets.sources import Source
 
 ESC50_CHECKSUMS = CHECKSUMS / "esc50.md5"
@@ -97,16 +97,7 @@ class Esc50(Dataset):
         source.verify_checksums(
             {ESC50_CSV: csv_path}, read_checksums(self.checksums), "md5", "ESC-50 v2"
         )
-        with csv_path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in ESC50_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                raise DatasetError(
-                    f"{where}: missing column(s) {', '.join(missing)} (header "
-                    f"{reader.fieldnames}); expected the ESC-50 header with "
-                    f"{', '.join(ESC50_COLUMNS)}; {source.fix}"
-                )
-            rows = list(reader)
+        rows = read_metadata_csv(csv_path, where, ESC50_COLUMNS, "ESC-50", source.fix)
         selected = []  # (filename, fold, ESC-50 target, category)
         for number, row in enumerate(rows, 2):
             try:

@@ -20,12 +20,11 @@ cover: the ``start``/``end`` offsets (the clips are already cut) or the Freesoun
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipelines.datasets.base import Clip, Dataset, DatasetError, Listing, Structure
+from pipelines.datasets.base import Clip, Dataset, DatasetError, Listing, Structure, read_metadata_csv
 from pipelines.datasets.sources import Source
 
 ARCHIVE_MD5 = "9aa69802bbf37fb986f71ec1483a196e"  # UrbanSound8K.tar.gz, Zenodo record 1203745
@@ -68,16 +67,7 @@ class UrbanSound8K(Dataset):
     def rows(self, source: Source, layout: str, split: str) -> Listing:
         csv_path = source.local([METADATA])[METADATA]
         where = source.where(METADATA)
-        with csv_path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [column for column in COLUMNS if column not in (reader.fieldnames or ())]
-            if missing:
-                raise DatasetError(
-                    f"{where}: missing column(s) {', '.join(missing)} (header "
-                    f"{reader.fieldnames}); expected the UrbanSound8K header "
-                    f"{','.join(COLUMNS)}; {source.fix}"
-                )
-            rows = list(reader)
+        rows = read_metadata_csv(csv_path, where, COLUMNS, "UrbanSound8K", source.fix)
         clips = []
         for number, row in enumerate(rows, 2):
             try:
