@@ -14,7 +14,7 @@ OVERRIDES := $(if $(DATASET),--set data.dataset=$(DATASET)) \
              $(if $(QUICK),--set train.epochs=$(QUICK_EPOCHS))
 PYTEST_ARGS ?=
 
-.PHONY: setup run repro serve web browser test test-fast clean
+.PHONY: setup run repro serve web bench bench-client browser test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -45,6 +45,15 @@ endif
 ## The upload page on 127.0.0.1:8080, sending files to the Triton of `make serve`.
 web: setup
 	$(BIN)/python -m client.web --triton-url 127.0.0.1:8000 --port 8080
+
+## Serving benchmark (perf_analyzer vs FastAPI + eager PyTorch vs in-process onnxruntime);
+## writes docs/benchmarks.json and docs/benchmarks.md. Needs `dvc repro export` first.
+bench: setup
+	$(BIN)/python -m benchmarks.serving
+
+## Client shared-memory benchmark; writes build/benchmarks/client_shm.json.
+bench-client: setup
+	$(BIN)/python -m benchmarks.client_shm
 
 ## Headless Chromium + chromedriver (Debian) for the upload page's browser test; needs root
 ## and apt. Without them that one test is skipped, saying why.

@@ -2,9 +2,13 @@
 
 Reads ``data.clip_seconds``, ``export`` and ``serving`` from params.yaml, ``models/model.pt`` from
 `train` and real clips from ``data/prepared``. Writes ``artifacts/onnx/{logmel,classifier}.onnx``
-(dynamic batch and time axes), ``artifacts/model_repository/`` (embedded target, served by the
-pip-installed Triton) and ``metrics/export.json`` (parity and sizes). Stops, leaving no
-repository, if onnxruntime and PyTorch differ by more than ``export.parity_tolerance``.
+(dynamic batch and time axes), the two Triton repositories built from them
+(``artifacts/model_repository/``: embedded target, served by the pip-installed Triton;
+``artifacts/model_repository_native/``: native target, for the official container) and
+``metrics/export.json`` (parity and sizes). Parity is checked for onnxruntime and for the served
+FFT log-mel (``model_repository/python_models/onnx_model.py``) against PyTorch; the stage stops,
+leaving no repository, if either differs by more than ``export.parity_tolerance``
+(probabilities) or ``export.logmel_tolerance_db``. Not covered: TensorRT parity (needs a GPU).
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import soundfile as sf
 import torch
 
 from model_repository.build import (
-    LOGMEL_T, PROBABILITIES, WAVEFORM, ServingConfig, build_repository,
+    LOGMEL_T, PROBABILITIES, WAVEFORM, ExportedModel, ServingConfig, build_repository,
 )
+from model_repository.python_models.onnx_model import FFTLogMel
 from pipelines import paths
 from pipelines.params import from_dict, load_params
 from training.checkpoint import TrainedModel, load_checkpoint
+from training.features import LogMel
 from training.models import Classifier
 
 log = logging.getLogger(__name__)
+NATIVE_REPOSITORY = paths.ARTIFACTS / "model_repository_native"
 
 
 @dataclass(frozen=True)
@@ -67,20 +74,34 @@ def parity_waveforms(n: int) -> np.ndarray:
     return np.stack([sf.read(paths.PREPARED / "audio" / f, dtype="float32")[0] for f in picks])
 
 
+def logmel_tables(front_end: LogMel) -> dict[str, np.ndarray]:
+    """What the served FFT log-mel needs, taken from the one front end (training/features.py)."""
+    return {
+        "window": front_end.kernels[0, 0].numpy(),  # row 0 of the DFT kernels: cos(0) * window
+        "filterbank": front_end.filterbank.numpy(),  # (n_mels, n_fft // 2 + 1)
+        "hop_length": np.array(front_end.cfg.hop_length),
+        "log_floor": np.array(front_end.cfg.log_floor),
+    }
+
+
 def check_parity(trained: TrainedModel, logmel_path: Path, classifier_path: Path,
                  waves: np.ndarray) -> dict:
-    """Max abs difference, onnxruntime vs PyTorch, for full clips and a shorter odd length."""
+    """Max abs difference vs PyTorch, for full clips and a shorter odd length, of both served
+    log-mel engines (``onnx``: logmel.onnx; ``fft``: the FFT engine) followed by classifier.onnx."""
     logmel_sess = ort.InferenceSession(str(logmel_path))
     classifier_sess = ort.InferenceSession(str(classifier_path))
+    engines = {"onnx": logmel_sess, "fft": FFTLogMel(logmel_tables(trained.front_end))}
     report = {}
     for label, batch in (("full", waves), ("short", waves[:2, : waves.shape[1] // 3 + 7])):
         with torch.no_grad():
-            ref_mel = trained.front_end(torch.from_numpy(batch))
+            ref_mel = trained.front_end(torch.from_numpy(batch)).numpy()
             ref_prob = trained.predict_proba(torch.from_numpy(batch)).numpy()
-        (mel,) = logmel_sess.run([LOGMEL_T], {WAVEFORM: batch})
-        (prob,) = classifier_sess.run([PROBABILITIES], {LOGMEL_T: mel})
-        report[f"logmel_max_abs_diff_{label}"] = float(np.abs(mel - ref_mel.numpy()).max())
-        report[f"probabilities_max_abs_diff_{label}"] = float(np.abs(prob - ref_prob).max())
+        for engine, session in engines.items():
+            (mel,) = session.run([LOGMEL_T], {WAVEFORM: batch})
+            (prob,) = classifier_sess.run([PROBABILITIES], {LOGMEL_T: mel})
+            suffix = label if engine == "onnx" else f"{engine}_{label}"
+            report[f"logmel_max_abs_diff_{suffix}"] = float(np.abs(mel - ref_mel).max())
+            report[f"probabilities_max_abs_diff_{suffix}"] = float(np.abs(prob - ref_prob).max())
     return report
 
 
@@ -109,14 +130,19 @@ def main(params: dict) -> dict:
     if failed:
         shutil.rmtree(paths.ARTIFACTS)
         raise ParityError(
-            f"onnxruntime differs from PyTorch beyond export.parity_tolerance={cfg.parity_tolerance}"
+            f"the served models differ from PyTorch beyond export.parity_tolerance={cfg.parity_tolerance}"
             f" (probabilities) / export.logmel_tolerance_db={cfg.logmel_tolerance_db}: {failed}"
         )
-    repo = build_repository(
-        paths.MODEL_REPOSITORY, logmel_path, classifier_path, trained.labels,
-        sample_rate=feature_cfg.sample_rate, clip_seconds=clip_seconds,
-        n_mels=feature_cfg.n_mels, cfg=serving, target="embedded",
+    with torch.no_grad():
+        warmup_logmel = trained.front_end(torch.from_numpy(waves[:1]))[0].numpy()  # (n_mels, frames)
+    exported = ExportedModel(
+        logmel_path, classifier_path, tuple(trained.labels), sample_rate=feature_cfg.sample_rate,
+        clip_seconds=clip_seconds, n_mels=feature_cfg.n_mels,
+        logmel_tables=logmel_tables(trained.front_end), warmup_waveform=waves[0],
+        warmup_logmel=warmup_logmel,
     )
+    repo = build_repository(paths.MODEL_REPOSITORY, exported, serving, target="embedded")
+    build_repository(NATIVE_REPOSITORY, exported, serving, target="native")
     report |= {
         "parity_clips": int(len(waves)),
         "logmel_onnx_bytes": logmel_path.stat().st_size,

@@ -1,27 +1,102 @@
-"""Triton Python-backend model that runs the ``model.onnx`` beside it with onnxruntime.
+"""Triton Python-backend model of the embedded repository: an ONNX model or the FFT log-mel.
 
-Copied as ``<model>/<version>/model.py`` for each ONNX model of the embedded repository (the
-pip-installed server has only the Python backend). The same ``model.onnx`` and tensor names are
-served by the native onnxruntime backend in the official container.
+Copied as ``<model>/<version>/model.py`` for each model of the embedded repository (the
+pip-installed server has only the Python backend). The config parameter ``engine`` picks what
+runs:
 
-Per ``execute`` call, requests whose inputs have equal shapes are concatenated into one
-onnxruntime run; each request still gets its own response, and a bad request gets an
-INVALID_ARG error without failing the others. Config parameters (all optional):
-``intra_op_threads`` (onnxruntime threads, 0 = its default) and ``max_input_elements``
-(per batch item; longer inputs are rejected).
+- ``onnxruntime``: the ``model.onnx`` beside this file (the same file and tensor names that the
+  native onnxruntime backend serves in the official container).
+- ``fft_logmel``: the log-mel front end of ``training/features.py`` computed with a real FFT
+  (frames of the zero-padded waveform, window, ``rfft``, power, mel filters, dB) from the window
+  and filters that the export stage saved from that module (``logmel.npz``). Several times faster
+  on CPU than the ONNX graph, whose STFT is a dense DFT convolution (docs/benchmarks.md); parity
+  tests hold the two together.
+
+Per ``execute`` call, requests whose inputs have equal shapes are concatenated into one run; each
+request still gets its own response, and a bad request gets an INVALID_ARG error without failing
+the others. Config parameters (all optional, strings): ``engine``; ``max_input_elements`` (per
+batch item; longer inputs are rejected); onnxruntime session settings ``intra_op_threads``
+(0 = one per core), ``inter_op_threads``, ``execution_mode`` (sequential | parallel),
+``graph_optimization`` (disable | basic | extended | all) and ``allow_spinning`` (0 | 1).
+Not covered here: GPU log-mel (``fft_logmel`` runs on the CPU whatever the instance kind).
 """
 
 import json
 import os
 
 import numpy as np
-import onnxruntime as ort
-import triton_python_backend_utils as pb_utils
+import scipy.fft
+from threadpoolctl import threadpool_limits
+
+try:  # inside the Triton Python backend; absent where the export stage and tests import the math
+    import triton_python_backend_utils as pb_utils
+except ImportError:
+    pb_utils = None
+
+ENGINES = ("onnxruntime", "fft_logmel")
 
 
-def _param(config: dict, key: str, default: int) -> int:
-    value = config.get("parameters", {}).get(key, {}).get("string_value", "")
-    return int(value) if value else default
+def _param(config: dict, key: str, default: str) -> str:
+    return config.get("parameters", {}).get(key, {}).get("string_value", "") or default
+
+
+def logmel_fft(waveform: np.ndarray, window: np.ndarray, filterbank: np.ndarray,
+               hop_length: int, log_floor: float, rfft=scipy.fft.rfft) -> np.ndarray:
+    """(batch, samples) float32 -> (batch, n_mels, 1 + samples // hop_length) float32 dB.
+
+    The math of ``training.features.LogMel``: centred frames (``n_fft // 2`` zeros each side),
+    windowed DFT power, mel filters, ``10 * log10(max(mel, log_floor))``; in float32 like the
+    PyTorch module, with a real FFT (scipy's, which keeps float32) in place of its DFT convolution.
+    ``rfft`` is there to compare FFTs (numpy's computes in float64, about twice as slow here).
+    """
+    n_fft = window.shape[0]
+    padded = np.pad(waveform, ((0, 0), (n_fft // 2, n_fft // 2)))  # (batch, samples + n_fft)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop_length]
+    spectrum = rfft(frames * window, axis=-1)  # (batch, frames, n_fft // 2 + 1) complex64
+    power = spectrum.real**2 + spectrum.imag**2
+    mel = np.matmul(power, filterbank.T)  # (batch, frames, n_mels)
+    db = 10.0 * np.log10(np.maximum(mel, np.float32(log_floor)))
+    return np.ascontiguousarray(db.transpose(0, 2, 1), dtype=np.float32)  # (batch, n_mels, frames)
+
+
+class FFTLogMel:
+    """``run(outputs, feeds)`` like an onnxruntime session, for the one output LOGMEL."""
+
+    def __init__(self, tables) -> None:
+        """``tables``: the mapping of ``logmel.npz`` (window, filterbank, hop_length, log_floor)."""
+        self.window = np.asarray(tables["window"], np.float32)  # (n_fft,)
+        self.filterbank = np.asarray(tables["filterbank"], np.float32)  # (n_mels, n_fft // 2 + 1)
+        self.hop_length = int(tables["hop_length"])
+        self.log_floor = float(tables["log_floor"])
+
+    def run(self, outputs: list, feeds: dict) -> list:
+        (waveform,) = feeds.values()
+        return [logmel_fft(np.asarray(waveform, np.float32), self.window, self.filterbank,
+                           self.hop_length, self.log_floor)]
+
+
+def onnx_session(path: str, config: dict, args: dict):
+    import onnxruntime as ort  # here, so that the FFT log-mel stub starts without it
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(_param(config, "intra_op_threads", "0"))
+    options.inter_op_num_threads = int(_param(config, "inter_op_threads", "1"))
+    options.execution_mode = {
+        "sequential": ort.ExecutionMode.ORT_SEQUENTIAL, "parallel": ort.ExecutionMode.ORT_PARALLEL,
+    }[_param(config, "execution_mode", "sequential")]
+    options.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[_param(config, "graph_optimization", "all")]
+    spinning = _param(config, "allow_spinning", "1")
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+    providers = ["CPUExecutionProvider"]
+    if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(args["model_instance_device_id"])}))
+    return ort.InferenceSession(path, options, providers=providers)
 
 
 class TritonPythonModel:
@@ -30,15 +105,19 @@ class TritonPythonModel:
         self.name = args["model_name"]
         (self.input,) = config["input"]
         self.outputs = [o["name"] for o in config["output"]]
-        self.max_elements = _param(config, "max_input_elements", 0)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = _param(config, "intra_op_threads", 0)
-        options.inter_op_num_threads = 1
-        path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
-        providers = ["CPUExecutionProvider"]
-        if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(args["model_instance_device_id"])}))
-        self.session = ort.InferenceSession(path, options, providers=providers)
+        self.max_elements = int(_param(config, "max_input_elements", "0"))
+        engine = _param(config, "engine", "onnxruntime")
+        # numpy's BLAS (the FFT engine's mel matmul) would otherwise start a thread per core whose
+        # spinning doubles the CPU time of each request (docs/benchmarks.md); one stub, one thread.
+        self._blas_limit = threadpool_limits(limits=1, user_api="blas")
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        if engine == "onnxruntime":
+            self.session = onnx_session(os.path.join(version_dir, "model.onnx"), config, args)
+        elif engine == "fft_logmel":
+            with np.load(os.path.join(version_dir, "logmel.npz")) as tables:
+                self.session = FFTLogMel(tables)
+        else:
+            raise ValueError(f"{self.name}: engine must be one of {ENGINES}, got {engine!r}")
 
     def _check(self, array: np.ndarray) -> str | None:
         name = self.input["name"]

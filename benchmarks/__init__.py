@@ -1,0 +1,1 @@
+"""Serving benchmarks: Triton (perf_analyzer) vs FastAPI + eager PyTorch vs in-process onnxruntime."""
