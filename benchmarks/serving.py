@@ -15,8 +15,11 @@ Measures, on this machine, with real clips from ``data/prepared`` and the model 
 - the log-mel engines one by one (onnxruntime, FFT with scipy or numpy, eager PyTorch);
 - cold start to ready (median of several starts), model sizes on disk, server memory (RSS and
   PSS of tritonserver and its Python stubs) after load and under load;
-- a sweep of serving settings (instances, threads, queue delay, preferred batch sizes, log-mel
-  engine) at one concurrency, the evidence for params.yaml's ``serving`` defaults.
+- a sweep of serving settings (instances, threads, spinning, queue delay, preferred batch sizes,
+  log-mel engine) at a light and a heavy load, the evidence for params.yaml's ``serving`` defaults.
+
+Before each phase it waits (up to ``Settings.quiet_wait_s``) for other processes to leave the CPU,
+and records how busy they kept it: numbers taken next to other work are not comparable.
 
 ``perf_analyzer`` comes from the ``tritonclient==2.51.0`` wheel (later wheels need glibc 2.38),
 installed with ``--no-deps`` into its own environment ``build/venv-perf`` with
@@ -24,7 +27,8 @@ installed with ``--no-deps`` into its own environment ``build/venv-perf`` with
 Not covered: GPUs, the native repository (no onnxruntime backend in the pip-installed server),
 other machines (numbers are this machine's only).
 
-    python -m benchmarks.serving                 # everything, about 10 minutes on 2 cores
+    python -m benchmarks.serving                 # everything, about 10 minutes on 2 quiet cores
+    python -m benchmarks.serving --tune-only     # the sweep again, into the existing JSON
     python -m benchmarks.serving --render-only   # rewrite docs/benchmarks.md from the JSON
 """
 
@@ -513,7 +517,7 @@ def side_by_side(repo: Path, checkpoint: Path, waves: np.ndarray, binary: Path, 
 
 def tuning_grid(base: ServingConfig) -> list[tuple[str, ServingConfig]]:
     """The settings compared; the first is the pre-tuning default."""
-    fft = replace(base, logmel_engine="fft", instances=1, intra_op_threads=2, max_queue_delay_us=500,
+    fft = replace(base, logmel_engine="fft", instances=1, intra_op_threads=2, max_queue_delay_us=0,
                   preferred_batch_sizes=(), allow_spinning=False)
     return [
         ("before: onnxruntime log-mel, 1 instance, 1 thread, delay 2 ms",
@@ -522,8 +526,8 @@ def tuning_grid(base: ServingConfig) -> list[tuple[str, ServingConfig]]:
         ("FFT, 1 instance, 2 threads, delay 2 ms", replace(fft, max_queue_delay_us=2000)),
         ("FFT, 1 instance, 2 threads, delay 2 ms, spinning", replace(fft, max_queue_delay_us=2000, allow_spinning=True)),
         ("FFT, 2 instances, 1 thread, delay 2 ms", replace(fft, instances=2, intra_op_threads=1, max_queue_delay_us=2000)),
-        ("FFT, 1 instance, 2 threads, delay 0", replace(fft, max_queue_delay_us=0)),
-        ("FFT, 1 instance, 2 threads, delay 0.5 ms", fft),
+        ("FFT, 1 instance, 2 threads, delay 0", fft),
+        ("FFT, 1 instance, 2 threads, delay 0.5 ms", replace(fft, max_queue_delay_us=500)),
         ("FFT, 1 instance, 2 threads, delay 5 ms, preferred 4, 8",
          replace(fft, max_queue_delay_us=5000, preferred_batch_sizes=(4, 8))),
     ]
@@ -536,10 +540,11 @@ def tune(model: ExportedModel, base: ServingConfig, binary: Path, env: dict, dat
         repo = build_repository(WORK / f"tune_{i}", model, cfg, "embedded")
         quiet = background_cpu(settings.quiet_wait_s)
         with TritonServer(repo, free_ports(), log_file=WORK / "tritonserver.log") as server:
-            for c in settings.tune_concurrencies:
-                run = run_perf(binary, env, server, "grpc", c, data, samples, settings)
-                rows.append({"label": label, "serving": asdict(cfg), "background_cpu_pct": quiet,
-                             **{k: v for k, v in run.items() if k != "command"}})
+            runs = [run_perf(binary, env, server, "grpc", c, data, samples, settings)
+                    for c in settings.tune_concurrencies]
+        busy = max(quiet, background_cpu(0.0))  # before and after: others may have started meanwhile
+        rows += [{"label": label, "serving": asdict(cfg), "background_cpu_pct": busy,
+                  **{k: v for k, v in run.items() if k != "command"}} for run in runs]
         shutil.rmtree(repo)
     return rows
 
@@ -556,7 +561,20 @@ def machine() -> dict:
     }
 
 
-def run_all(settings: Settings) -> dict:
+@dataclass(frozen=True)
+class Setup:
+    serving: ServingConfig
+    checkpoint: Path
+    trained: TrainedModel
+    waves: np.ndarray  # (clips, samples) real prepared clips
+    model: ExportedModel
+    binary: Path
+    env: dict
+    data: Path
+
+
+def setup(settings: Settings) -> Setup:
+    """Everything the measurements read: params.yaml's serving block, the export, real clips, perf_analyzer."""
     params = load_params()
     serving = from_dict(ServingConfig, params["serving"], where="params.yaml: serving")
     checkpoint = paths.MODELS / "model.pt"
@@ -564,11 +582,26 @@ def run_all(settings: Settings) -> dict:
         raise FileNotFoundError(f"{checkpoint} not found; run `dvc repro export`")
     WORK.mkdir(parents=True, exist_ok=True)
     binary, env = perf_analyzer()
-    trained = load_checkpoint(checkpoint)
-    waves = parity_waveforms(settings.clips)  # (clips, samples) real prepared clips
-    samples = waves.shape[1]
+    try:
+        trained = load_checkpoint(checkpoint)
+    except RuntimeError as err:  # state_dict keys of an older training/models.py
+        raise RuntimeError(f"{checkpoint} does not fit training/models.py ({str(err)[:120]}...); "
+                           "run `dvc repro` to train and export it again") from err
+    waves = parity_waveforms(settings.clips)
     model = exported_model(waves[0], trained, float(params["data"]["clip_seconds"]))
     data = perf_input_data(waves, WORK / "input_data.json")
+    return Setup(serving, checkpoint, trained, waves, model, binary, env, data)
+
+
+def run_tuning(settings: Settings) -> list[dict]:
+    s = setup(settings)
+    return tune(s.model, s.serving, s.binary, s.env, s.data, s.waves.shape[1], settings)
+
+
+def run_all(settings: Settings) -> dict:
+    s = setup(settings)
+    serving, checkpoint, trained, waves, model = s.serving, s.checkpoint, s.trained, s.waves, s.model
+    binary, env, data, samples = s.binary, s.env, s.data, s.waves.shape[1]
     repo = build_repository(WORK / "model_repository", model, serving, "embedded")
     native = build_repository(WORK / "model_repository_native", model, serving, "native")
     t_start = time.monotonic()
@@ -576,6 +609,8 @@ def run_all(settings: Settings) -> dict:
         "machine": machine(), "settings": asdict(settings), "serving": asdict(serving),
         "clips": {"count": len(waves), "samples": samples, "sample_rate": model.sample_rate,
                   "source": str(paths.PREPARED)},
+        "model": {"checkpoint": str(checkpoint), "classes": len(trained.labels),
+                  "config": torch.load(checkpoint, map_location="cpu", weights_only=True)["model_config"]},
         "targets": TARGETS,
         "sizes_bytes": {
             "logmel.onnx": model.logmel_onnx.stat().st_size,
@@ -674,6 +709,10 @@ def render_markdown(results: dict) -> str:
         f"({results['clips']['samples'] / results['clips']['sample_rate']:.1f} s at "
         f"{results['clips']['sample_rate']} Hz) from `{results['clips']['source']}`, one clip per request. "
         f"Whole run: {results.get('wall_seconds', 0) / 60:.1f} min.",
+        "",
+        f"Model: `{results['model']['checkpoint']}` and its ONNX export in `artifacts/onnx`, "
+        f"{results['model']['classes']} classes, network " + ", ".join(
+            f"{k}={v}" for k, v in results["model"]["config"].items()) + ".",
         "",
         "## Targets",
         "",
@@ -805,16 +844,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke run (for tests), no tuning")
     parser.add_argument("--no-tune", action="store_true", help="skip the sweep of serving settings")
     parser.add_argument("--render-only", action="store_true", help="rewrite the markdown from the JSON")
+    parser.add_argument("--tune-only", action="store_true",
+                        help="measure the sweep of serving settings again into the existing JSON")
     parser.add_argument("--json", type=Path, default=JSON_OUT)
     parser.add_argument("--markdown", type=Path, default=MD_OUT)
     args = parser.parse_args(argv)
     if args.render_only:
         results = json.loads(args.json.read_text())
+    elif args.tune_only:
+        results = json.loads(args.json.read_text())
+        results["tuning"] = run_tuning(Settings())
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
     else:
         settings = QUICK if args.quick else Settings()
         if args.no_tune:
             settings = replace(settings, tune=False)
-        results = run_all(settings)
+        results = json.loads(json.dumps(run_all(settings)))  # render what --render-only would read
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     args.markdown.parent.mkdir(parents=True, exist_ok=True)

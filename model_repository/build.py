@@ -51,9 +51,10 @@ LOGMEL_TABLES = ("window", "filterbank", "hop_length", "log_floor")
 @dataclass(frozen=True)
 class ServingConfig:
     max_batch_size: int = 32
-    # Defaults tuned on 2 CPU cores (docs/benchmarks.md): a short queue delay keeps the two ensemble
-    # steps overlapping at low load; two onnxruntime threads let the classifier use both cores.
-    max_queue_delay_us: int = 500
+    # Defaults tuned on 2 CPU cores (docs/benchmarks.md): no queue delay (batches still form from
+    # what queued while an instance was busy) keeps the two ensemble steps overlapping at low load;
+    # two onnxruntime threads let the classifier use both cores.
+    max_queue_delay_us: int = 0
     preferred_batch_sizes: tuple[int, ...] = ()  # dynamic batcher; () = as large as the queue allows
     instances: int = 1  # per model (logmel, classifier)
     intra_op_threads: int = 2  # onnxruntime threads per instance; 0 = one per core

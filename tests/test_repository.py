@@ -76,7 +76,7 @@ def io(config: mc.ModelConfig) -> dict[str, tuple[int, list[int]]]:
 
 @pytest.mark.parametrize(("target", "variant"), [("embedded", ""), ("native", ""), ("native", "cpu")])
 def test_ensemble_steps_chain_tensor_names_types_and_dims(tmp_path: Path, target: str, variant: str) -> None:
-    repo = build(tmp_path, target, preferred_batch_sizes=[4, 8])
+    repo = build(tmp_path, target, preferred_batch_sizes=[4, 8], max_queue_delay_us=300)
     ensemble = parse(repo, "esc")
     assert not (repo / "esc" / "configs").exists()  # Triton falls back to config.pbtxt
     models = {step.model_name: parse(repo, step.model_name, variant)
@@ -95,7 +95,7 @@ def test_ensemble_steps_chain_tensor_names_types_and_dims(tmp_path: Path, target
     assert ensemble_io["PROBABILITIES"] == (mc.TYPE_FP32, [len(LABELS)])
     assert all(m.max_batch_size == ensemble.max_batch_size == 32 for m in models.values())
     for m in models.values():
-        assert m.dynamic_batching.max_queue_delay_microseconds == 500
+        assert m.dynamic_batching.max_queue_delay_microseconds == 300
         assert list(m.dynamic_batching.preferred_batch_size) == [4, 8]
 
 

@@ -96,6 +96,7 @@ def fake_results(triton_at_8: float, fastapi_at_8: float, ready: list[float], cl
         "machine": serving.machine(), "settings": vars(serving.Settings(concurrencies=(1, 8), batch_sizes=(1, 8))),
         "serving": {"instances": 1}, "targets": serving.TARGETS,
         "clips": {"count": 2, "samples": 110250, "sample_rate": 22050, "source": "data/prepared"},
+        "model": {"checkpoint": "models/model.pt", "classes": 10, "config": {"name": "resnet"}},
         "sizes_bytes": {"logmel.onnx": 1, "classifier.onnx": classifier_bytes},
         "logmel_engines": {"FFT, scipy float32 (served)": {"batch_1_ms_per_clip": 1.0, "batch_8_ms_per_clip": 0.9},
                            "torch_import_seconds": 1.5},
@@ -134,7 +135,7 @@ def test_report_is_generated_from_the_json_alone() -> None:
     results["summary"] = serving.summarize(results)
     results = json.loads(json.dumps(results))  # what --render-only reads back
     text = serving.render_markdown(results)
-    assert "do not edit by hand" in text and results["machine"]["cpu"] in text
+    assert "do not edit by hand" in text and results["machine"]["cpu"] in text and "name=resnet" in text
     assert "3.00x" in text and "b8: 75%" in text and "b8: 68% | **not met**" in text
     assert "| 8 | 75.0 | 10.0 | 12.0 | 4.0, 4.0 | 75.0 |" in text
     assert "| one * | 20.0 | 5.0 | 80.0 | 5.0 | 1.0, 2.0 | 3 |" in text  # the served settings, marked
