@@ -10,8 +10,12 @@ Measures, on this machine, with real clips from ``data/prepared`` and the model 
 - the older architecture: FastAPI + uvicorn + eager PyTorch per request
   (``benchmarks/fastapi_server.py``), driven by this module's own load generator (threads with
   keep-alive connections, bounded in time and count, loopback only) at the same concurrencies;
+- the same Triton with the classifier's other precision (FP32 or the INT8 quantisation of the
+  export stage, ``serving.classifier_precision``), over gRPC, side by side; the INT8 model's
+  agreement with FP32 on held-out clips comes from ``metrics/export.json``;
 - in-process onnxruntime (logmel.onnx + classifier.onnx, all cores) at each batch size: the
-  ceiling that serving overhead is measured against, and the same for the served FFT log-mel;
+  ceiling that serving overhead is measured against, and the same for the served FFT log-mel
+  (with either classifier precision);
 - the log-mel engines one by one (onnxruntime, FFT with scipy or numpy, eager PyTorch);
 - cold start to ready (median of several starts), model sizes on disk, server memory (RSS and
   PSS of tritonserver and its Python stubs) after load and under load;
@@ -53,6 +57,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+import contextlib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -150,13 +155,15 @@ def exported_model(clip: np.ndarray, trained: TrainedModel, clip_seconds: float)
     """The export of ``artifacts/onnx`` as the builder takes it (the benchmark builds its own repositories)."""
     onnx_dir = paths.ARTIFACTS / "onnx"
     files = [onnx_dir / "logmel.onnx", onnx_dir / "classifier.onnx"]
+    int8 = onnx_dir / "classifier_int8.onnx"
     if not all(f.is_file() for f in files):
         raise FileNotFoundError(f"{onnx_dir} lacks logmel.onnx/classifier.onnx; run `dvc repro export`")
     with torch.no_grad():
         mel = trained.front_end(torch.from_numpy(clip)[None])[0].numpy()
     cfg = trained.front_end.cfg
     return ExportedModel(files[0], files[1], tuple(trained.labels), cfg.sample_rate, clip_seconds,
-                         cfg.n_mels, logmel_tables(trained.front_end), clip, mel)
+                         cfg.n_mels, logmel_tables(trained.front_end), clip, mel,
+                         classifier_int8_onnx=int8 if int8.is_file() else None)
 
 
 # --- measurements ------------------------------------------------------------------------------
@@ -363,18 +370,21 @@ def ort_session(path: Path, threads: int) -> ort.InferenceSession:
 
 def inprocess(model: ExportedModel, waves: np.ndarray, settings: Settings) -> dict:
     """Clips/s of logmel + classifier in this process, all cores, per batch size: onnxruntime
-    for both (the ceiling), and the served FFT log-mel + onnxruntime classifier."""
+    for both (the ceiling), and the served FFT log-mel + onnxruntime classifier (FP32 and INT8)."""
     logmel, classifier = ort_session(model.logmel_onnx, 0), ort_session(model.classifier_onnx, 0)
     fft_logmel = FFTLogMel(model.logmel_tables)
+    pipelines = {"onnxruntime": (logmel, classifier), "fft_logmel+onnxruntime": (fft_logmel, classifier)}
+    if model.classifier_int8_onnx is not None:
+        pipelines["fft_logmel+onnxruntime_int8"] = (fft_logmel, ort_session(model.classifier_int8_onnx, 0))
 
-    def pipeline(front_end, batch: np.ndarray) -> Callable[[], object]:
-        return lambda: classifier.run([PROBABILITIES], {LOGMEL_T: front_end.run([LOGMEL_T], {WAVEFORM: batch})[0]})
+    def pipeline(front_end, head, batch: np.ndarray) -> Callable[[], object]:
+        return lambda: head.run([PROBABILITIES], {LOGMEL_T: front_end.run([LOGMEL_T], {WAVEFORM: batch})[0]})
 
-    out: dict[str, list[dict]] = {"onnxruntime": [], "fft_logmel+onnxruntime": []}
+    out: dict[str, list[dict]] = {name: [] for name in pipelines}
     for b in settings.batch_sizes:
         batch = np.resize(waves, (b, waves.shape[1]))  # real clips, repeated when b > clips
-        for name, front_end in (("onnxruntime", logmel), ("fft_logmel+onnxruntime", fft_logmel)):
-            seconds = time_per_call(pipeline(front_end, batch), settings.ort_seconds)
+        for name, (front_end, head) in pipelines.items():
+            seconds = time_per_call(pipeline(front_end, head, batch), settings.ort_seconds)
             out[name].append({"batch": b, "throughput": b / seconds, "ms_per_batch": seconds * 1000})
             log.info("in-process %s batch %d: %.1f clips/s", name, b, b / seconds)
     return out
@@ -480,13 +490,17 @@ def median_run(rows: list[dict], **match) -> dict | None:
 
 
 def side_by_side(repo: Path, checkpoint: Path, waves: np.ndarray, binary: Path, env: dict, data: Path,
-                 settings: Settings) -> dict:
-    """Triton (gRPC, HTTP) and FastAPI, both running, measured one after the other at each
-    concurrency (and ``settings.repeats`` times at 8), so that both see the same machine."""
+                 settings: Settings, variant_repo: Path | None = None) -> dict:
+    """Triton (gRPC, HTTP), Triton on ``variant_repo`` (gRPC; the other classifier precision) and
+    FastAPI, all running, measured one after the other at each concurrency (and
+    ``settings.repeats`` times at 8), so that all see the same machine."""
     samples = waves.shape[1]
     bodies = [w.astype("<f4").tobytes() for w in waves]
     triton = TritonServer(repo, free_ports(), log_file=WORK / "tritonserver.log")
-    with triton, fastapi_server(checkpoint, WORK / "fastapi.log") as api:
+    variant = (TritonServer(variant_repo, free_ports(), log_file=WORK / "tritonserver_variant.log")
+               if variant_repo else contextlib.nullcontext())
+    variant_runs: list[dict] = []
+    with triton, variant, fastapi_server(checkpoint, WORK / "fastapi.log") as api:
         pids = {"triton": triton.process.pid, "fastapi": api["pid"]}
         out = {name: {"runs": [], "memory_after_load": process_memory(pid), "memory_peak_under_load": {}}
                for name, pid in pids.items()}
@@ -500,6 +514,9 @@ def side_by_side(repo: Path, checkpoint: Path, waves: np.ndarray, binary: Path, 
                                                               settings) | {"background_cpu_pct": quiet})
                 if c == top:
                     out["triton"]["memory_peak_under_load"] = dict(peak)
+                if variant_repo:
+                    variant_runs.append(run_perf(binary, env, variant, "grpc", c, data, samples, settings)
+                                        | {"background_cpu_pct": quiet})
                 with peak_memory(pids["fastapi"]) as peak:
                     run = load_http("127.0.0.1", api["port"], bodies, c, settings.fastapi_seconds,
                                     settings.max_requests)
@@ -509,6 +526,8 @@ def side_by_side(repo: Path, checkpoint: Path, waves: np.ndarray, binary: Path, 
                 log.info("fastapi c=%d: %.1f/s p50 %.1f ms p99 %.1f ms", c, run["throughput"], run["p50_ms"],
                          run["p99_ms"])
     out["triton"]["memory_load_concurrency"] = top
+    if variant_repo:
+        out["triton_variant"] = {"runs": variant_runs}
     out["fastapi"] |= {"ready_seconds": api["ready_seconds"], "command": api["command"],
                        "torch_threads": torch.get_num_threads(),
                        "load_generator": "benchmarks.serving.load_http (threads, keep-alive, raw float32 body)"}
@@ -604,6 +623,13 @@ def run_all(settings: Settings) -> dict:
     binary, env, data, samples = s.binary, s.env, s.data, s.waves.shape[1]
     repo = build_repository(WORK / "model_repository", model, serving, "embedded")
     native = build_repository(WORK / "model_repository_native", model, serving, "native")
+    other = {"fp32": "int8", "int8": "fp32"}[serving.classifier_precision]
+    variant_repo = (build_repository(WORK / "model_repository_variant", model,
+                                     replace(serving, classifier_precision=other), "embedded")
+                    if model.classifier_int8_onnx is not None else None)
+    export_report = paths.METRICS / "export.json"
+    int8_quality = ({k: v for k, v in json.loads(export_report.read_text()).items() if "int8" in k or k == "fp32_accuracy"}
+                    if export_report.is_file() else {})
     t_start = time.monotonic()
     results: dict = {
         "machine": machine(), "settings": asdict(settings), "serving": asdict(serving),
@@ -612,9 +638,11 @@ def run_all(settings: Settings) -> dict:
         "model": {"checkpoint": str(checkpoint), "classes": len(trained.labels),
                   "config": torch.load(checkpoint, map_location="cpu", weights_only=True)["model_config"]},
         "targets": TARGETS,
+        "variant": {"classifier_precision": other, "int8_quality": int8_quality} if variant_repo else None,
         "sizes_bytes": {
             "logmel.onnx": model.logmel_onnx.stat().st_size,
             "classifier.onnx": model.classifier_onnx.stat().st_size,
+            **({"classifier_int8.onnx": model.classifier_int8_onnx.stat().st_size} if variant_repo else {}),
             "logmel.npz (served FFT log-mel)": (repo / LOGMEL / "1" / "logmel.npz").stat().st_size
             if (repo / LOGMEL / "1" / "logmel.npz").exists() else 0,
             "embedded repository": dir_bytes(repo), "native repository": dir_bytes(native),
@@ -630,7 +658,7 @@ def run_all(settings: Settings) -> dict:
     results["background_cpu_pct_before_cold_starts"] = background_cpu(settings.quiet_wait_s)
     results["cold_start_seconds"] = cold_starts(repo, settings.cold_starts)
     log.info("triton and fastapi under load")
-    results |= side_by_side(repo, checkpoint, waves, binary, env, data, settings)
+    results |= side_by_side(repo, checkpoint, waves, binary, env, data, settings, variant_repo)
     if settings.tune:
         log.info("tuning sweep")
         results["tuning"] = tune(model, serving, binary, env, data, samples, settings)
@@ -641,6 +669,11 @@ def run_all(settings: Settings) -> dict:
 
 # --- summary and report ------------------------------------------------------------------------
 
+def same_math(precision: str) -> str:
+    """The in-process pipeline that computes what the embedded repository serves."""
+    return "fft_logmel+onnxruntime_int8" if precision == "int8" else "fft_logmel+onnxruntime"
+
+
 def summarize(results: dict) -> dict:
     """Ratios and the verdict on each target."""
     grpc, fastapi = results["triton"]["runs"], results["fastapi"]["runs"]
@@ -648,20 +681,36 @@ def summarize(results: dict) -> dict:
     fast8 = median_run(fastapi, concurrency=8)
     over_fastapi = at8["throughput"] / fast8["throughput"] if at8 and fast8 else None
 
-    def over(ceiling: list[dict]) -> dict[str, float]:  # str keys: the summary goes through JSON
+    def over(ceiling: list[dict], runs: list[dict] = grpc) -> dict[str, float]:  # str keys: JSON
         ratios = {}
         for row in ceiling:
-            triton_row = median_run(grpc, protocol="grpc", concurrency=row["batch"])
+            triton_row = median_run(runs, protocol="grpc", concurrency=row["batch"])
             if triton_row:
                 ratios[str(row["batch"])] = triton_row["throughput"] / row["throughput"]
         return ratios
 
+    precision = results["serving"].get("classifier_precision", "fp32")
     over_ort = over(results["inprocess"]["onnxruntime"])
-    over_same_math = over(results["inprocess"]["fft_logmel+onnxruntime"])
+    over_same_math = over(results["inprocess"][same_math(precision)])
     ready = statistics.median(results["cold_start_seconds"])
     classifier_mb = results["sizes_bytes"]["classifier.onnx"] / 1e6
     t = results["targets"]
-    return {
+    variant = {}
+    if results.get("variant") and results.get("triton_variant"):
+        runs = results["triton_variant"]["runs"]
+        v8 = median_run(runs, protocol="grpc", concurrency=8)
+        ratio = v8["throughput"] / fast8["throughput"] if v8 and fast8 else None
+        by_batch = over(results["inprocess"].get(same_math(results["variant"]["classifier_precision"]), []), runs)
+        variant = {
+            "variant_over_fastapi_at_8": ratio,
+            "variant_over_same_math_in_process_by_batch": by_batch,
+            "variant_met": {
+                "triton_over_fastapi_at_8": ratio is not None and ratio >= t["triton_over_fastapi_at_8"],
+                "triton_over_same_math_in_process_same_batch": bool(by_batch) and min(
+                    by_batch.values()) >= t["triton_over_onnxruntime_same_batch"],
+            },
+        }
+    return variant | {
         "triton_over_fastapi_at_8": over_fastapi,
         "triton_over_onnxruntime_by_batch": over_ort,
         "triton_over_same_math_in_process_by_batch": over_same_math,
@@ -687,6 +736,30 @@ def _f(x: float | None, digits: int = 1) -> str:
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def variant_label(results: dict) -> str:
+    return (results.get("variant") or {}).get("classifier_precision", "").upper()
+
+
+def variant_target_rows(results: dict, yes: dict) -> list[list[str]]:
+    """Target rows of Triton with the classifier's other precision, with its measured agreement."""
+    summary, t = results["summary"], results["targets"]
+    if "variant_over_fastapi_at_8" not in summary:
+        return []
+    name, q = variant_label(results), results["variant"]["int8_quality"]
+    quality = (f"; INT8 top-1 agreement with FP32 {q['int8_top1_agreement']:.1%} on {q['int8_eval_clips']} "
+               f"clips of held-out fold {q['int8_eval_fold']}, accuracy {q['int8_accuracy']:.1%} (INT8) vs "
+               f"{q['fp32_accuracy']:.1%} (FP32)") if q.get("int8_eval_clips") else ""
+    met = summary["variant_met"]
+    return [
+        [f"the same with the {name} classifier (`serving.classifier_precision={name.lower()}`{quality})",
+         f"{_f(summary['variant_over_fastapi_at_8'], 2)}x", yes[met["triton_over_fastapi_at_8"]]],
+        [f"{name} Triton >= {t['triton_over_onnxruntime_same_batch']:.0%} of its own math in process "
+         f"(FFT log-mel + {name} classifier)",
+         ", ".join(f"b{b}: {r:.0%}" for b, r in summary["variant_over_same_math_in_process_by_batch"].items()),
+         f"{yes[met['triton_over_same_math_in_process_same_batch']]} at every batch size"],
+    ]
 
 
 def render_markdown(results: dict) -> str:
@@ -721,6 +794,7 @@ def render_markdown(results: dict) -> str:
     lines += _table(["target", "measured", "verdict"], [
         [f"Triton gRPC throughput at concurrency 8 >= {t['triton_over_fastapi_at_8']:.0f}x FastAPI + eager PyTorch",
          f"{_f(summary['triton_over_fastapi_at_8'], 2)}x", yes[met["triton_over_fastapi_at_8"]]],
+        *variant_target_rows(results, yes),
         [f"Triton >= {t['triton_over_onnxruntime_same_batch']:.0%} of in-process onnxruntime at the same "
          "batch size (concurrency = batch)",
          ", ".join(f"b{b}: {r:.0%}" for b, r in over_ort.items()),
@@ -750,6 +824,10 @@ def render_markdown(results: dict) -> str:
         "just before (0 on a quiet machine).",
         "",
     ]
+    name = variant_label(results)
+    if name:
+        lines[-1:-1] = [f"{name}: a third server, the same repository with the {name} classifier, measured "
+                        "over gRPC in the same turn.", ""]
     rows = []
     for c in s["concurrencies"]:
         cells = [c]
@@ -759,13 +837,17 @@ def render_markdown(results: dict) -> str:
             if protocol == "grpc":
                 b = r["batch_per_execution"] if r else {}
                 cells.append(f"{_f(b.get(LOGMEL))}, {_f(b.get(CLASSIFIER))}")
+        if name:
+            v = median_run(results["triton_variant"]["runs"], protocol="grpc", concurrency=c)
+            cells += [_f(v["throughput"]), _f(v["p50_ms"]), _f(v["p99_ms"])] if v else ["error"] * 3
         f = median_run(results["fastapi"]["runs"], concurrency=c)
         cells += [_f(f["throughput"]), _f(f["p50_ms"]), _f(f["p99_ms"])] if f else ["n/a"] * 3
         cells.append(_f(f.get("background_cpu_pct"), 0) if f else "n/a")
         rows.append(cells)
+    variant_header = [f"{name} gRPC clips/s", f"{name} p50", f"{name} p99"] if name else []
     lines += _table(["concurrency", "gRPC clips/s", "gRPC p50", "gRPC p99", "batch/exec",
-                     "HTTP clips/s", "HTTP p50", "HTTP p99", "FastAPI clips/s", "FastAPI p50", "FastAPI p99",
-                     "busy %"], rows)
+                     "HTTP clips/s", "HTTP p50", "HTTP p99", *variant_header, "FastAPI clips/s", "FastAPI p50",
+                     "FastAPI p99", "busy %"], rows)
     errors = [r for r in results["triton"]["runs"] if "error" in r]
     if errors:
         lines += ["", "perf_analyzer failures: " + "; ".join(
@@ -776,17 +858,25 @@ def render_markdown(results: dict) -> str:
               f"{_f(results.get('background_cpu_pct_before_in_process'), 0)} % of the CPU before the "
               "in-process phase.", ""]
     fft_rows = {r["batch"]: r for r in results["inprocess"]["fft_logmel+onnxruntime"]}
-    same_math = summary["triton_over_same_math_in_process_by_batch"]
+    int8_rows = {r["batch"]: r for r in results["inprocess"].get("fft_logmel+onnxruntime_int8", [])}
+    same = summary["triton_over_same_math_in_process_by_batch"]
+    variant_same = summary.get("variant_over_same_math_in_process_by_batch", {})
     rows = []
     for r in results["inprocess"]["onnxruntime"]:
         b = str(r["batch"])
         tr = median_run(results["triton"]["runs"], protocol="grpc", concurrency=r["batch"])
-        rows.append([b, _f(r["throughput"]), _f(fft_rows[r["batch"]]["throughput"]),
-                     _f(tr["throughput"]) if tr else "n/a",
-                     f"{over_ort[b]:.0%}" if b in over_ort else "n/a",
-                     f"{same_math[b]:.0%}" if b in same_math else "n/a"])
+        cells = [b, _f(r["throughput"]), _f(fft_rows[r["batch"]]["throughput"])]
+        cells += [_f(int8_rows[r["batch"]]["throughput"])] if int8_rows else []
+        cells += [_f(tr["throughput"]) if tr else "n/a", f"{over_ort[b]:.0%}" if b in over_ort else "n/a",
+                  f"{same[b]:.0%}" if b in same else "n/a"]
+        if name:
+            v = median_run(results["triton_variant"]["runs"], protocol="grpc", concurrency=r["batch"])
+            cells += [_f(v["throughput"]) if v else "n/a", f"{variant_same[b]:.0%}" if b in variant_same else "n/a"]
+        rows.append(cells)
     lines += _table(["batch", "onnxruntime logmel+classifier", "FFT log-mel + onnxruntime classifier",
-                     "Triton gRPC", "Triton / onnxruntime", "Triton / same math in process"], rows)
+                     *(["FFT log-mel + INT8 classifier"] if int8_rows else []),
+                     "Triton gRPC", "Triton / onnxruntime", "Triton / same math in process",
+                     *([f"{name} Triton gRPC", f"{name} Triton / its math in process"] if name else [])], rows)
     engines = results["logmel_engines"]
     lines += ["", "## Log-mel engines (one thread, ms per 5 s clip)", ""]
     lines += _table(["engine", "batch 1", "batch 8"], [

@@ -65,6 +65,7 @@ class ServingConfig:
     logmel_engine: str = "fft"  # embedded log-mel: fft (python_models/onnx_model.py) | onnxruntime
     max_seconds: float = 60.0  # longest waveform the ensemble accepts
     device: str = "cpu"  # embedded instances: cpu | gpu (native is always KIND_GPU, or `cpu` variant)
+    classifier_precision: str = "fp32"  # embedded classifier: fp32 | int8 (CPU only; export.int8_*)
     trt_precision: str = "FP16"  # native classifier: FP16 | FP32
     trt_cache_dir: str = "/cache/tensorrt"  # native: TensorRT engine cache, one subdirectory per model
 
@@ -88,11 +89,14 @@ class ServingConfig:
         choices = {
             "execution_mode": EXECUTION_MODES, "graph_optimization": tuple(GRAPH_LEVELS),
             "logmel_engine": tuple(LOGMEL_ENGINES), "device": ("cpu", "gpu"),
-            "trt_precision": ("FP16", "FP32"),
+            "trt_precision": ("FP16", "FP32"), "classifier_precision": ("fp32", "int8"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if self.classifier_precision == "int8" and self.device != "cpu":
+            raise ValueError("classifier_precision=int8 is for CPU instances (device=cpu); on a GPU "
+                             "serve fp32 here or the native target (TensorRT FP16)")
         if self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {self.max_seconds}")
         if not PurePosixPath(self.trt_cache_dir).is_absolute():
@@ -115,6 +119,7 @@ class ExportedModel:
     # A real clip for model_warmup (native): waveform (samples,) and its log-mel (n_mels, frames).
     warmup_waveform: np.ndarray = field(repr=False)
     warmup_logmel: np.ndarray = field(repr=False)
+    classifier_int8_onnx: Path | None = None  # INT8 quantisation of classifier_onnx, if exported
 
     def __post_init__(self) -> None:
         missing = sorted(set(LOGMEL_TABLES) - set(self.logmel_tables))
@@ -276,6 +281,11 @@ def build_repository(out: Path, model: ExportedModel, cfg: ServingConfig,
         shutil.rmtree(out)
     labels_text = "\n".join(model.labels) + "\n"
     files = {LOGMEL: model.logmel_onnx, CLASSIFIER: model.classifier_onnx}
+    if target == "embedded" and cfg.classifier_precision == "int8":
+        if model.classifier_int8_onnx is None or not Path(model.classifier_int8_onnx).is_file():
+            raise FileNotFoundError(f"serving.classifier_precision=int8 needs the INT8 classifier "
+                                    f"({model.classifier_int8_onnx}); run `dvc repro export`")
+        files[CLASSIFIER] = model.classifier_int8_onnx
     warmup = {LOGMEL: (WAVEFORM, model.warmup_waveform), CLASSIFIER: (LOGMEL_T, model.warmup_logmel)}
     variants = ["", CPU_VARIANT] if target == "native" else [""]
     for variant in variants:

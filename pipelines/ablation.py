@@ -71,6 +71,7 @@ ROWS = [
     Row("esc10-crnn", "esc10", "CRNN (conv + BiGRU) + Mixup + SpecAugment", tuple(CRNN)),
     Row("fsdd-cnn", "fsdd", "CNN, official split (takes 0-4 test)", tuple(CNN)),
     Row("fsdd-crnn", "fsdd", "CRNN, official split (takes 0-4 test)", tuple(CRNN)),
+    Row("fsdd-resnet", "fsdd", "ResNet, official split (takes 0-4 test)"),
     Row("fsdd-resnet-speakers", "fsdd-speakers", "ResNet, leave-one-speaker-out (6 folds)"),
 ]
 

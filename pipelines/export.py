@@ -1,14 +1,21 @@
 """DVC stage `export`: ONNX models with parity checks, then the Triton model repository.
 
-Reads ``data.clip_seconds``, ``export`` and ``serving`` from params.yaml, ``models/model.pt`` from
-`train` and real clips from ``data/prepared``. Writes ``artifacts/onnx/{logmel,classifier}.onnx``
+Reads ``data.clip_seconds``, ``train.holdout_fold``, ``export`` and ``serving`` from params.yaml,
+``models/model.pt`` from `train` and real clips from ``data/prepared``. Writes ``artifacts/onnx/{logmel,classifier}.onnx``
 (dynamic batch and time axes), the two Triton repositories built from them
 (``artifacts/model_repository/``: embedded target, served by the pip-installed Triton;
 ``artifacts/model_repository_native/``: native target, for the official container) and
 ``metrics/export.json`` (parity and sizes). Parity is checked for onnxruntime and for the served
 FFT log-mel (``model_repository/python_models/onnx_model.py``) against PyTorch; the stage stops,
 leaving no repository, if either differs by more than ``export.parity_tolerance``
-(probabilities) or ``export.logmel_tolerance_db``. Not covered: TensorRT parity (needs a GPU).
+(probabilities) or ``export.logmel_tolerance_db``.
+
+The classifier is also quantised to INT8 for CPU serving (``artifacts/onnx/classifier_int8.onnx``:
+onnxruntime static QDQ quantisation, per-channel int8 weights, uint8 activations calibrated on
+log-mels of training clips, never the holdout fold). Its top-1 agreement with the FP32 model and
+both accuracies on the held-out fold are measured here; the embedded repository serves it only
+when ``serving.classifier_precision`` is ``int8``, and then only if the agreement reaches
+``export.int8_min_agreement``. Not covered: TensorRT parity (needs a GPU).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 import soundfile as sf
 import torch
 
@@ -47,6 +56,16 @@ class ExportConfig:
     # Log-mel in dB: float32 DFTs (PyTorch's and onnxruntime's alike) differ from a float64
     # reference by up to ~6e-4 dB in low-energy bins, so dB values get their own bound.
     logmel_tolerance_db: float = 1e-2
+    int8_calibration_clips: int = 64  # training clips (never the holdout fold) that calibrate INT8
+    int8_eval_clips: int = 1000  # at most this many held-out clips for the INT8 agreement
+    int8_min_agreement: float = 0.97  # top-1 agreement with FP32 needed to serve INT8
+
+    def __post_init__(self) -> None:
+        if self.int8_calibration_clips < 1 or self.int8_eval_clips < 1:
+            raise ValueError("int8_calibration_clips and int8_eval_clips must be >= 1, got "
+                             f"{self.int8_calibration_clips}, {self.int8_eval_clips}")
+        if not 0.0 <= self.int8_min_agreement <= 1.0:
+            raise ValueError(f"int8_min_agreement must be in [0, 1], got {self.int8_min_agreement}")
 
 
 class ParityError(RuntimeError):
@@ -67,11 +86,68 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path,
     return path
 
 
+def spread(meta: pd.DataFrame, n: int) -> pd.DataFrame:
+    """At most ``n`` rows spread evenly over ``meta`` (all classes of a sorted table)."""
+    if len(meta) <= n:
+        return meta
+    return meta.iloc[np.linspace(0, len(meta) - 1, n).round().astype(int)]
+
+
+def read_clips(filenames) -> np.ndarray:
+    """(n, samples) prepared clips (all of one length)."""
+    return np.stack([sf.read(paths.PREPARED / "audio" / f, dtype="float32")[0] for f in filenames])
+
+
 def parity_waveforms(n: int) -> np.ndarray:
     """(n, samples) real prepared clips spread evenly over the dataset."""
-    meta = pd.read_csv(paths.PREPARED / "meta.csv")
-    picks = meta["filename"].iloc[np.linspace(0, len(meta) - 1, n).round().astype(int)]
-    return np.stack([sf.read(paths.PREPARED / "audio" / f, dtype="float32")[0] for f in picks])
+    return read_clips(spread(pd.read_csv(paths.PREPARED / "meta.csv"), n)["filename"])
+
+
+class _Mels(CalibrationDataReader):
+    """Feeds calibration log-mels (n, n_mels, frames) one clip at a time."""
+
+    def __init__(self, mels: np.ndarray) -> None:
+        self._items = iter(mels[:, None])
+
+    def get_next(self) -> dict | None:
+        mel = next(self._items, None)
+        return None if mel is None else {LOGMEL_T: mel}
+
+
+def quantize_int8(classifier_path: Path, calibration_mels: np.ndarray, out: Path) -> Path:
+    """Static INT8 (QDQ) copy of the FP32 classifier, calibrated on ``calibration_mels``
+    (n, n_mels, frames). ``reduce_range`` keeps weights to 7 bits: without VNNI (AVX2 only)
+    uint8 x int8 products can saturate onnxruntime's 16-bit intermediate sums."""
+    prepared = out.with_suffix(".pre.onnx")
+    quant_pre_process(str(classifier_path), str(prepared))
+    quantize_static(str(prepared), str(out), _Mels(calibration_mels), quant_format=QuantFormat.QDQ,
+                    per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    prepared.unlink()
+    return out
+
+
+def int8_agreement(trained: TrainedModel, fp32_path: Path, int8_path: Path, meta: pd.DataFrame,
+                   batch: int = 16) -> dict:
+    """Top-1 agreement of the INT8 and FP32 classifiers on the clips of ``meta``, with both
+    accuracies and the largest probability difference."""
+    sessions = {k: ort.InferenceSession(str(p)) for k, p in (("fp32", fp32_path), ("int8", int8_path))}
+    probs: dict[str, list[np.ndarray]] = {k: [] for k in sessions}
+    for start in range(0, len(meta), batch):
+        waves = read_clips(meta["filename"].iloc[start:start + batch])
+        with torch.no_grad():
+            mel = trained.front_end(torch.from_numpy(waves)).numpy()
+        for k, session in sessions.items():
+            probs[k].append(session.run([PROBABILITIES], {LOGMEL_T: mel})[0])
+    fp32, int8 = (np.concatenate(probs[k]) for k in ("fp32", "int8"))
+    target = meta["target"].to_numpy()
+    return {
+        "int8_eval_clips": len(meta),
+        "int8_top1_agreement": float((fp32.argmax(1) == int8.argmax(1)).mean()),
+        "int8_accuracy": float((int8.argmax(1) == target).mean()),
+        "fp32_accuracy": float((fp32.argmax(1) == target).mean()),
+        "int8_probabilities_max_abs_diff": float(np.abs(fp32 - int8).max()),
+    }
 
 
 def logmel_tables(front_end: LogMel) -> dict[str, np.ndarray]:
@@ -105,15 +181,47 @@ def check_parity(trained: TrainedModel, logmel_path: Path, classifier_path: Path
     return report
 
 
+def remove_outputs() -> None:
+    """Delete this stage's outputs (not the rest of ``artifacts/``, e.g. its .gitignore)."""
+    for out in (paths.ARTIFACTS / "onnx", paths.MODEL_REPOSITORY, NATIVE_REPOSITORY):
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def int8_export(trained: TrainedModel, classifier_path: Path, cfg: ExportConfig, holdout_fold: int) -> dict:
+    """Quantise the classifier (calibrated outside ``holdout_fold``) and measure it on that fold
+    (0: no fold was held out, so on all clips, which the model has seen)."""
+    meta = pd.read_csv(paths.PREPARED / "meta.csv")
+    held_out = meta["fold"] == holdout_fold
+    with torch.no_grad():
+        mels = trained.front_end(torch.from_numpy(
+            read_clips(spread(meta[~held_out], cfg.int8_calibration_clips)["filename"]))).numpy()
+    int8_path = quantize_int8(classifier_path, mels, classifier_path.with_name("classifier_int8.onnx"))
+    evaluation = spread(meta[held_out] if holdout_fold else meta, cfg.int8_eval_clips)
+    report = int8_agreement(trained, classifier_path, int8_path, evaluation)
+    return report | {"int8_eval_fold": holdout_fold, "int8_calibration_clips": len(mels),
+                     "classifier_int8_onnx_bytes": int8_path.stat().st_size}
+
+
+def check_int8(report: dict, cfg: ExportConfig, serving: ServingConfig) -> None:
+    """Refuse to serve an INT8 classifier that disagrees with FP32 too often."""
+    if serving.classifier_precision == "int8" and report["int8_top1_agreement"] < cfg.int8_min_agreement:
+        raise ParityError(
+            f"the INT8 classifier agrees with FP32 on {report['int8_top1_agreement']:.1%} of "
+            f"{report['int8_eval_clips']} held-out clips, below export.int8_min_agreement="
+            f"{cfg.int8_min_agreement}; serve FP32 (serving.classifier_precision=fp32) or calibrate "
+            "on more clips (export.int8_calibration_clips)"
+        )
+
+
 def main(params: dict) -> dict:
     cfg = from_dict(ExportConfig, params["export"])
+    holdout_fold = int(params["train"]["holdout_fold"])
     serving = from_dict(ServingConfig, params["serving"])
     clip_seconds = float(params["data"]["clip_seconds"])
     trained = load_checkpoint(paths.MODELS / "model.pt")
     feature_cfg = trained.front_end.cfg
     onnx_dir = paths.ARTIFACTS / "onnx"
-    if paths.ARTIFACTS.exists():
-        shutil.rmtree(paths.ARTIFACTS)
+    remove_outputs()
 
     waves = parity_waveforms(cfg.parity_clips)  # (n, samples)
     example = torch.from_numpy(waves[:2])
@@ -128,18 +236,24 @@ def main(params: dict) -> dict:
     bounds = {"probabilities": cfg.parity_tolerance, "logmel": cfg.logmel_tolerance_db}
     failed = {k: v for k, v in report.items() if v > bounds[k.split("_max")[0]]}
     if failed:
-        shutil.rmtree(paths.ARTIFACTS)
+        remove_outputs()
         raise ParityError(
             f"the served models differ from PyTorch beyond export.parity_tolerance={cfg.parity_tolerance}"
             f" (probabilities) / export.logmel_tolerance_db={cfg.logmel_tolerance_db}: {failed}"
         )
+    report |= int8_export(trained, classifier_path, cfg, holdout_fold)
+    try:
+        check_int8(report, cfg, serving)
+    except ParityError:
+        remove_outputs()
+        raise
     with torch.no_grad():
         warmup_logmel = trained.front_end(torch.from_numpy(waves[:1]))[0].numpy()  # (n_mels, frames)
     exported = ExportedModel(
         logmel_path, classifier_path, tuple(trained.labels), sample_rate=feature_cfg.sample_rate,
         clip_seconds=clip_seconds, n_mels=feature_cfg.n_mels,
         logmel_tables=logmel_tables(trained.front_end), warmup_waveform=waves[0],
-        warmup_logmel=warmup_logmel,
+        warmup_logmel=warmup_logmel, classifier_int8_onnx=classifier_path.with_name("classifier_int8.onnx"),
     )
     repo = build_repository(paths.MODEL_REPOSITORY, exported, serving, target="embedded")
     build_repository(NATIVE_REPOSITORY, exported, serving, target="native")

@@ -27,6 +27,7 @@ TARGETS = {  # row -> (metric, target, what the target is)
     "esc10-resnet": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
     "fsdd-cnn": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
     "fsdd-crnn": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
+    "fsdd-resnet": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
     "fsdd-resnet-speakers": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
 

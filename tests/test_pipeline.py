@@ -47,6 +47,12 @@ def test_metrics_are_per_fold_with_mean_and_std(pipeline_run: PipelineRun) -> No
     assert set(curves["fold"]) == {1, 2, 3, 4, 5} and {"val_accuracy", "train_loss"} <= set(curves)
     export = json.loads((pipeline_run.root / "metrics/export.json").read_text())
     assert export["probabilities_max_abs_diff_full"] <= 1e-4
+    # INT8: calibrated outside the holdout fold (5 by default), measured on its 80 clips.
+    assert export["int8_eval_fold"] == 5 and export["int8_eval_clips"] == 80
+    assert export["int8_calibration_clips"] == 64 and 0.0 <= export["int8_top1_agreement"] <= 1.0
+    assert export["classifier_int8_onnx_bytes"] < export["classifier_onnx_bytes"]
+    holdout = metrics["holdout"]["accuracy"]  # train's score of the exported model on fold 5
+    assert export["fp32_accuracy"] == pytest.approx(holdout, abs=1 / 80)
     shown = run(["dvc", "metrics", "show", "--json"], pipeline_run.root).stdout
     assert "accuracy_mean" in shown
 

@@ -179,6 +179,34 @@ def test_serving_config_rejects_bad_values(kwargs: dict, message: str) -> None:
         ServingConfig(**kwargs)
 
 
+def test_int8_precision_serves_the_quantised_classifier_on_cpu_only(tmp_path: Path) -> None:
+    model = exported(tmp_path)
+    int8_file = tmp_path / "classifier_int8.onnx"
+    int8_file.write_bytes(b"stands for the quantised model")  # the builder copies, never parses it
+    quantised = ExportedModel(**{**vars(model), "classifier_int8_onnx": int8_file})
+    repo = build_repository(tmp_path / "int8", quantised, ServingConfig(classifier_precision="int8"))
+    assert (repo / "classifier" / "1" / "model.onnx").read_bytes() == int8_file.read_bytes()
+    native = build_repository(tmp_path / "native", quantised, ServingConfig(classifier_precision="int8"), "native")
+    assert (native / "classifier" / "1" / "model.onnx").read_bytes() == model.classifier_onnx.read_bytes()
+    with pytest.raises(FileNotFoundError, match="classifier_precision=int8 needs the INT8 classifier"):
+        build_repository(tmp_path / "none", model, ServingConfig(classifier_precision="int8"))
+    with pytest.raises(ValueError, match="int8 is for CPU instances"):
+        ServingConfig(classifier_precision="int8", device="gpu")
+
+
+def test_int8_is_served_only_when_it_agrees_with_fp32() -> None:
+    from pipelines.export import ParityError, check_int8
+
+    cfg = ExportConfig(int8_min_agreement=0.97)
+    report = {"int8_top1_agreement": 0.9625, "int8_eval_clips": 80}
+    check_int8(report, cfg, ServingConfig())  # FP32 served: INT8 is only measured
+    check_int8({**report, "int8_top1_agreement": 0.97}, cfg, ServingConfig(classifier_precision="int8"))
+    with pytest.raises(ParityError, match=r"96.2% of 80 held-out clips, below export.int8_min_agreement=0.97"):
+        check_int8(report, cfg, ServingConfig(classifier_precision="int8"))
+    with pytest.raises(ValueError, match="int8_min_agreement must be in"):
+        ExportConfig(int8_min_agreement=1.5)
+
+
 def test_serving_config_accepts_the_limits() -> None:
     ServingConfig(preferred_batch_sizes=(1, 32), intra_op_threads=0, inter_op_threads=0, max_queue_delay_us=0)
 

@@ -119,3 +119,31 @@ def test_a_second_server_on_the_same_ports_is_refused(triton, pipeline_run: Pipe
     with pytest.raises(RuntimeError, match=r"already in use.*choose other ports"):
         TritonServer(pipeline_run.model_repository, triton.ports).start()
     assert triton.is_ready() and triton.process.poll() is None
+
+
+def test_int8_repository_serves_what_onnxruntime_computes(pipeline_run: PipelineRun, tmp_path) -> None:
+    """serving.classifier_precision=int8: a real server on that repository answers like the
+    served math in process (FFT log-mel + the INT8 classifier in onnxruntime)."""
+    import onnxruntime as ort
+
+    from model_repository.build import ExportedModel, ServingConfig, build_repository
+    from model_repository.python_models.onnx_model import FFTLogMel
+    from model_repository.server import Ports, TritonServer
+    from pipelines.export import logmel_tables
+    from tests.conftest import free_port
+
+    trained = load_checkpoint(pipeline_run.root / "models" / "model.pt")
+    onnx_dir = pipeline_run.root / "artifacts" / "onnx"
+    wave = load_audio(CLIP, trained.front_end.cfg.sample_rate, 5.0)
+    with torch.no_grad():
+        mel = trained.front_end(torch.from_numpy(wave)[None])[0].numpy()
+    model = ExportedModel(onnx_dir / "logmel.onnx", onnx_dir / "classifier.onnx", tuple(trained.labels),
+                          trained.front_end.cfg.sample_rate, 5.0, mel.shape[0], logmel_tables(trained.front_end),
+                          wave, mel, classifier_int8_onnx=onnx_dir / "classifier_int8.onnx")
+    repo = build_repository(tmp_path / "int8", model, ServingConfig(classifier_precision="int8"))
+    (logmel,) = FFTLogMel(model.logmel_tables).run(["LOGMEL"], {"WAVEFORM": wave[None]})
+    (expected,) = ort.InferenceSession(str(model.classifier_int8_onnx)).run(["PROBABILITIES"], {"LOGMEL": logmel})
+    with TritonServer(repo, Ports(free_port(), free_port(), free_port()), log_file=tmp_path / "log") as server:
+        with EscClient(server.grpc_url, "grpc") as client:
+            probs, _ = client.infer(wave[None])
+    np.testing.assert_allclose(probs, expected, atol=1e-5, rtol=0)

@@ -142,6 +142,33 @@ def test_report_is_generated_from_the_json_alone() -> None:
     assert "| two | 40.0 | 5.0 | 160.0 | 5.0 | 1.0, 2.0 | 3 |" in text
 
 
+def test_variant_with_the_other_classifier_precision_is_judged_and_reported() -> None:
+    results = fake_results(75.0, 25.0, [1.0], 4_000_000)
+    results["inprocess"]["fft_logmel+onnxruntime_int8"] = [{"batch": 1, "throughput": 20.0},
+                                                            {"batch": 8, "throughput": 160.0}]
+    run = lambda c, x: {"concurrency": c, "throughput": x, "p50_ms": 7.0, "p99_ms": 8.0, "protocol": "grpc"}
+    results["triton_variant"] = {"runs": [run(1, 15.0), run(8, 100.0)]}
+    results["variant"] = {"classifier_precision": "int8", "int8_quality": {
+        "int8_top1_agreement": 0.99, "int8_eval_clips": 80, "int8_eval_fold": 5, "int8_accuracy": 0.85,
+        "fp32_accuracy": 0.8625}}
+    summary = serving.summarize(results)
+    assert summary["variant_over_fastapi_at_8"] == 4.0  # 100 / 25
+    assert summary["variant_over_same_math_in_process_by_batch"] == {"1": 0.75, "8": 0.625}
+    assert summary["variant_met"] == {"triton_over_fastapi_at_8": True,
+                                      "triton_over_same_math_in_process_same_batch": False}
+    # The served configuration is judged against its own precision's math.
+    results["serving"]["classifier_precision"] = "int8"
+    assert serving.summarize(results)["triton_over_same_math_in_process_by_batch"] == {"1": 9.0 / 20.0,
+                                                                                       "8": 75.0 / 160.0}
+    results["serving"]["classifier_precision"] = "fp32"
+    results["summary"] = summary
+    text = serving.render_markdown(json.loads(json.dumps(results)))
+    assert "INT8 top-1 agreement with FP32 99.0% on 80 clips of held-out fold 5" in text
+    assert "| 4.00x | **met** |" in text and "b8: 62% | **not met** at every batch size" in text
+    assert "| 8 | 75.0 | 10.0 | 12.0 | 4.0, 4.0 | 75.0 | 10.0 | 12.0 | 100.0 | 7.0 | 8.0 | 25.0 |" in text
+    assert "| 8 | 100.0 | 110.0 | 160.0 | 75.0 | 75% | 68% | 100.0 | 62% |" in text
+
+
 @pytest.mark.slow
 def test_fastapi_baseline_answers_like_pytorch(pipeline_run: PipelineRun, tmp_path: Path) -> None:
     from training.checkpoint import load_checkpoint
