@@ -14,7 +14,7 @@ OVERRIDES := $(if $(DATASET),--set data.dataset=$(DATASET)) \
              $(if $(QUICK),--set train.epochs=$(QUICK_EPOCHS))
 PYTEST_ARGS ?=
 
-.PHONY: setup run repro serve web bench bench-client browser test test-fast clean
+.PHONY: setup run repro serve web bench bench-client browser perf-deps test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -48,7 +48,7 @@ web: setup
 
 ## Serving benchmark (perf_analyzer vs FastAPI + eager PyTorch vs in-process onnxruntime);
 ## writes docs/benchmarks.json and docs/benchmarks.md. Needs `dvc repro export` first.
-bench: setup
+bench: setup perf-deps
 	$(BIN)/python -m benchmarks.serving
 
 ## Client shared-memory benchmark; writes build/benchmarks/client_shm.json.
@@ -63,8 +63,16 @@ browser:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	else echo "chromium/chromedriver not installed: the browser test will be skipped"; fi
 
+## libb64 (Debian libb64-0d), which perf_analyzer links against; needs root and apt. Without it
+## the perf_analyzer test is skipped, saying why.
+perf-deps:
+	@if ldconfig -p | grep -q 'libb64\.so\.0d'; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libb64-0d; \
+	else echo "libb64-0d not installed: the perf_analyzer test will be skipped"; fi
+
 ## The whole test suite (what CI runs).
-test: setup browser
+test: setup browser perf-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Unit tests only: no pipeline run, no server.
