@@ -710,7 +710,11 @@ def summarize(results: dict) -> dict:
                     by_batch.values()) >= t["triton_over_onnxruntime_same_batch"],
             },
         }
+    # The most the served math does in process, at its best batch size, over FastAPI at 8: what
+    # Triton would reach over FastAPI with no serving overhead at all.
+    best = max((r["throughput"] for r in results["inprocess"][same_math(precision)]), default=None)
     return variant | {
+        "ceiling_over_fastapi_at_8": best / fast8["throughput"] if best and fast8 else None,
         "triton_over_fastapi_at_8": over_fastapi,
         "triton_over_onnxruntime_by_batch": over_ort,
         "triton_over_same_math_in_process_by_batch": over_same_math,
@@ -795,6 +799,9 @@ def render_markdown(results: dict) -> str:
         [f"Triton gRPC throughput at concurrency 8 >= {t['triton_over_fastapi_at_8']:.0f}x FastAPI + eager PyTorch",
          f"{_f(summary['triton_over_fastapi_at_8'], 2)}x", yes[met["triton_over_fastapi_at_8"]]],
         *variant_target_rows(results, yes),
+        *([["for reference: the served math in process at its best batch size over FastAPI at 8, i.e. what "
+            "a server with no overhead at all would reach", f"{_f(summary['ceiling_over_fastapi_at_8'], 2)}x",
+            "-"]] if summary.get("ceiling_over_fastapi_at_8") else []),
         [f"Triton >= {t['triton_over_onnxruntime_same_batch']:.0%} of in-process onnxruntime at the same "
          "batch size (concurrency = batch)",
          ", ".join(f"b{b}: {r:.0%}" for b, r in over_ort.items()),
