@@ -57,8 +57,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-import contextlib
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -151,9 +150,9 @@ def free_ports() -> Ports:
     return Ports(free_port(), free_port(), free_port())
 
 
-def exported_model(clip: np.ndarray, trained: TrainedModel, clip_seconds: float) -> ExportedModel:
-    """The export of ``artifacts/onnx`` as the builder takes it (the benchmark builds its own repositories)."""
-    onnx_dir = paths.ARTIFACTS / "onnx"
+def exported_model(clip: np.ndarray, trained: TrainedModel, clip_seconds: float,
+                   onnx_dir: Path = paths.ARTIFACTS / "onnx") -> ExportedModel:
+    """The export in ``onnx_dir`` as the builder takes it (the benchmark builds its own repositories)."""
     files = [onnx_dir / "logmel.onnx", onnx_dir / "classifier.onnx"]
     int8 = onnx_dir / "classifier_int8.onnx"
     if not all(f.is_file() for f in files):
@@ -498,7 +497,7 @@ def side_by_side(repo: Path, checkpoint: Path, waves: np.ndarray, binary: Path, 
     bodies = [w.astype("<f4").tobytes() for w in waves]
     triton = TritonServer(repo, free_ports(), log_file=WORK / "tritonserver.log")
     variant = (TritonServer(variant_repo, free_ports(), log_file=WORK / "tritonserver_variant.log")
-               if variant_repo else contextlib.nullcontext())
+               if variant_repo else nullcontext())
     variant_runs: list[dict] = []
     with triton, variant, fastapi_server(checkpoint, WORK / "fastapi.log") as api:
         pids = {"triton": triton.process.pid, "fastapi": api["pid"]}
@@ -689,9 +688,9 @@ def summarize(results: dict) -> dict:
                 ratios[str(row["batch"])] = triton_row["throughput"] / row["throughput"]
         return ratios
 
-    precision = results["serving"].get("classifier_precision", "fp32")
+    served_math = results["inprocess"][same_math(results["serving"].get("classifier_precision", "fp32"))]
     over_ort = over(results["inprocess"]["onnxruntime"])
-    over_same_math = over(results["inprocess"][same_math(precision)])
+    over_same_math = over(served_math)
     ready = statistics.median(results["cold_start_seconds"])
     classifier_mb = results["sizes_bytes"]["classifier.onnx"] / 1e6
     t = results["targets"]
@@ -712,7 +711,7 @@ def summarize(results: dict) -> dict:
         }
     # The most the served math does in process, at its best batch size, over FastAPI at 8: what
     # Triton would reach over FastAPI with no serving overhead at all.
-    best = max((r["throughput"] for r in results["inprocess"][same_math(precision)]), default=None)
+    best = max((r["throughput"] for r in served_math), default=None)
     return variant | {
         "ceiling_over_fastapi_at_8": best / fast8["throughput"] if best and fast8 else None,
         "triton_over_fastapi_at_8": over_fastapi,

@@ -187,15 +187,16 @@ def remove_outputs() -> None:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def int8_export(trained: TrainedModel, classifier_path: Path, cfg: ExportConfig, holdout_fold: int) -> dict:
-    """Quantise the classifier (calibrated outside ``holdout_fold``) and measure it on that fold
-    (0: no fold was held out, so on all clips, which the model has seen)."""
+def int8_export(trained: TrainedModel, classifier_path: Path, int8_path: Path, cfg: ExportConfig,
+                holdout_fold: int) -> dict:
+    """Quantise the classifier into ``int8_path`` (calibrated outside ``holdout_fold``) and measure
+    it on that fold (0: no fold was held out, so on all clips, which the model has seen)."""
     meta = pd.read_csv(paths.PREPARED / "meta.csv")
     held_out = meta["fold"] == holdout_fold
     with torch.no_grad():
         mels = trained.front_end(torch.from_numpy(
             read_clips(spread(meta[~held_out], cfg.int8_calibration_clips)["filename"]))).numpy()
-    int8_path = quantize_int8(classifier_path, mels, classifier_path.with_name("classifier_int8.onnx"))
+    quantize_int8(classifier_path, mels, int8_path)
     evaluation = spread(meta[held_out] if holdout_fold else meta, cfg.int8_eval_clips)
     report = int8_agreement(trained, classifier_path, int8_path, evaluation)
     return report | {"int8_eval_fold": holdout_fold, "int8_calibration_clips": len(mels),
@@ -241,7 +242,8 @@ def main(params: dict) -> dict:
             f"the served models differ from PyTorch beyond export.parity_tolerance={cfg.parity_tolerance}"
             f" (probabilities) / export.logmel_tolerance_db={cfg.logmel_tolerance_db}: {failed}"
         )
-    report |= int8_export(trained, classifier_path, cfg, holdout_fold)
+    int8_path = onnx_dir / "classifier_int8.onnx"
+    report |= int8_export(trained, classifier_path, int8_path, cfg, holdout_fold)
     try:
         check_int8(report, cfg, serving)
     except ParityError:
@@ -253,7 +255,7 @@ def main(params: dict) -> dict:
         logmel_path, classifier_path, tuple(trained.labels), sample_rate=feature_cfg.sample_rate,
         clip_seconds=clip_seconds, n_mels=feature_cfg.n_mels,
         logmel_tables=logmel_tables(trained.front_end), warmup_waveform=waves[0],
-        warmup_logmel=warmup_logmel, classifier_int8_onnx=classifier_path.with_name("classifier_int8.onnx"),
+        warmup_logmel=warmup_logmel, classifier_int8_onnx=int8_path,
     )
     repo = build_repository(paths.MODEL_REPOSITORY, exported, serving, target="embedded")
     build_repository(NATIVE_REPOSITORY, exported, serving, target="native")

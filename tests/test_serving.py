@@ -126,20 +126,16 @@ def test_int8_repository_serves_what_onnxruntime_computes(pipeline_run: Pipeline
     served math in process (FFT log-mel + the INT8 classifier in onnxruntime)."""
     import onnxruntime as ort
 
-    from model_repository.build import ExportedModel, ServingConfig, build_repository
+    from benchmarks.serving import exported_model
+    from model_repository.build import ServingConfig, build_repository
     from model_repository.python_models.onnx_model import FFTLogMel
     from model_repository.server import Ports, TritonServer
-    from pipelines.export import logmel_tables
     from tests.conftest import free_port
 
     trained = load_checkpoint(pipeline_run.root / "models" / "model.pt")
-    onnx_dir = pipeline_run.root / "artifacts" / "onnx"
     wave = load_audio(CLIP, trained.front_end.cfg.sample_rate, 5.0)
-    with torch.no_grad():
-        mel = trained.front_end(torch.from_numpy(wave)[None])[0].numpy()
-    model = ExportedModel(onnx_dir / "logmel.onnx", onnx_dir / "classifier.onnx", tuple(trained.labels),
-                          trained.front_end.cfg.sample_rate, 5.0, mel.shape[0], logmel_tables(trained.front_end),
-                          wave, mel, classifier_int8_onnx=onnx_dir / "classifier_int8.onnx")
+    model = exported_model(wave, trained, 5.0, pipeline_run.root / "artifacts" / "onnx")
+    assert model.classifier_int8_onnx is not None
     repo = build_repository(tmp_path / "int8", model, ServingConfig(classifier_precision="int8"))
     (logmel,) = FFTLogMel(model.logmel_tables).run(["LOGMEL"], {"WAVEFORM": wave[None]})
     (expected,) = ort.InferenceSession(str(model.classifier_int8_onnx)).run(["PROBABILITIES"], {"LOGMEL": logmel})
