@@ -10,12 +10,14 @@ Measures, on this machine, with real clips from ``data/prepared`` and the model 
 - the older architecture: FastAPI + uvicorn + eager PyTorch per request
   (``benchmarks/fastapi_server.py``), driven by this module's own load generator (threads with
   keep-alive connections, bounded in time and count, loopback only) at the same concurrencies;
+  at 8 also a second FastAPI process with glibc malloc set like the Triton stubs
+  (``serving.keep_freed_memory_mb``), so that the ratio is also known without that difference;
 - the same Triton with the classifier's other precision (FP32 or the INT8 quantisation of the
   export stage, ``serving.classifier_precision``), over gRPC, side by side; the INT8 model's
   agreement with FP32 on held-out clips comes from ``metrics/export.json``;
 - in-process onnxruntime (logmel.onnx + classifier.onnx, all cores) at each batch size: the
   ceiling that serving overhead is measured against, and the same for the served FFT log-mel
-  (with either classifier precision);
+  (with either classifier precision); this process sets glibc malloc like the stubs first;
 - the log-mel engines one by one (onnxruntime, FFT with scipy or numpy, eager PyTorch);
 - cold start to ready (median of several starts), model sizes on disk, server memory (RSS and
   PSS of tritonserver and its Python stubs) after load and under load;
@@ -70,7 +72,7 @@ from model_repository.build import (
     CLASSIFIER, ENSEMBLE, LOGMEL, LOGMEL_T, PROBABILITIES, WAVEFORM, ExportedModel, ServingConfig,
     build_repository,
 )
-from model_repository.python_models.onnx_model import FFTLogMel, logmel_fft
+from model_repository.python_models.onnx_model import FFTLogMel, keep_freed_memory, logmel_fft, malloc_thresholds
 from model_repository.server import Ports, TritonServer
 from pipelines import paths
 from pipelines.export import logmel_tables, parity_waveforms
@@ -433,13 +435,22 @@ def cold_starts(repo: Path, n: int) -> list[float]:
     return times
 
 
+def malloc_env(megabytes: int) -> dict[str, str]:
+    """Environment that sets glibc malloc like ``keep_freed_memory(megabytes)`` in a stub."""
+    if megabytes <= 0:
+        return {}
+    mmap_bytes, trim_bytes = malloc_thresholds(megabytes)
+    return {"MALLOC_MMAP_THRESHOLD_": str(mmap_bytes), "MALLOC_TRIM_THRESHOLD_": str(trim_bytes)}
+
+
 @contextmanager
-def fastapi_server(checkpoint: Path, log_file: Path) -> Iterator[dict]:
+def fastapi_server(checkpoint: Path, log_file: Path, extra_env: dict[str, str] | None = None) -> Iterator[dict]:
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.fastapi_server:create_app",
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--timeout-keep-alive", "120",
            "--log-level", "warning"]
-    env = dict(os.environ, ESC_CHECKPOINT=str(checkpoint))
+    extra_env = extra_env or {}
+    env = dict(os.environ, ESC_CHECKPOINT=str(checkpoint), **extra_env)
     t0 = time.monotonic()
     with log_file.open("ab") as out:
         process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -455,7 +466,8 @@ def fastapi_server(checkpoint: Path, log_file: Path) -> Iterator[dict]:
                     raise TimeoutError(f"FastAPI not ready after 120 s; see {log_file}")
                 time.sleep(0.1)
         yield {"port": port, "pid": process.pid, "ready_seconds": time.monotonic() - t0,
-               "command": shlex.join([f"ESC_CHECKPOINT={checkpoint}", "python", *cmd[1:]])}
+               "command": shlex.join([*(f"{k}={v}" for k, v in extra_env.items()),
+                                           f"ESC_CHECKPOINT={checkpoint}", "python", *cmd[1:]])}
     finally:
         process.terminate()
         try:
@@ -489,17 +501,20 @@ def median_run(rows: list[dict], **match) -> dict | None:
 
 
 def side_by_side(repo: Path, checkpoint: Path, waves: np.ndarray, binary: Path, env: dict, data: Path,
-                 settings: Settings, variant_repo: Path | None = None) -> dict:
+                 settings: Settings, variant_repo: Path | None = None, malloc: dict[str, str] | None = None) -> dict:
     """Triton (gRPC, HTTP), Triton on ``variant_repo`` (gRPC; the other classifier precision) and
     FastAPI, all running, measured one after the other at each concurrency (and
-    ``settings.repeats`` times at 8), so that all see the same machine."""
+    ``settings.repeats`` times at 8), so that all see the same machine. With ``malloc`` (glibc
+    environment variables), a second FastAPI process with them is measured at 8 as well."""
     samples = waves.shape[1]
     bodies = [w.astype("<f4").tobytes() for w in waves]
     triton = TritonServer(repo, free_ports(), log_file=WORK / "tritonserver.log")
     variant = (TritonServer(variant_repo, free_ports(), log_file=WORK / "tritonserver_variant.log")
                if variant_repo else nullcontext())
     variant_runs: list[dict] = []
-    with triton, variant, fastapi_server(checkpoint, WORK / "fastapi.log") as api:
+    tuned_api = (fastapi_server(checkpoint, WORK / "fastapi_malloc.log", malloc) if malloc else nullcontext())
+    tuned_runs: list[dict] = []
+    with triton, variant, fastapi_server(checkpoint, WORK / "fastapi.log") as api, tuned_api as api_malloc:
         pids = {"triton": triton.process.pid, "fastapi": api["pid"]}
         out = {name: {"runs": [], "memory_after_load": process_memory(pid), "memory_peak_under_load": {}}
                for name, pid in pids.items()}
@@ -524,9 +539,16 @@ def side_by_side(repo: Path, checkpoint: Path, waves: np.ndarray, binary: Path, 
                 out["fastapi"]["runs"].append(run | {"background_cpu_pct": quiet})
                 log.info("fastapi c=%d: %.1f/s p50 %.1f ms p99 %.1f ms", c, run["throughput"], run["p50_ms"],
                          run["p99_ms"])
+                if api_malloc and c == 8:
+                    run = load_http("127.0.0.1", api_malloc["port"], bodies, c, settings.fastapi_seconds,
+                                    settings.max_requests)
+                    tuned_runs.append(run | {"background_cpu_pct": quiet})
+                    log.info("fastapi (malloc like the stubs) c=%d: %.1f/s", c, run["throughput"])
     out["triton"]["memory_load_concurrency"] = top
     if variant_repo:
         out["triton_variant"] = {"runs": variant_runs}
+    if malloc:
+        out["fastapi_malloc"] = {"runs": tuned_runs, "environment": malloc, "command": api_malloc["command"]}
     out["fastapi"] |= {"ready_seconds": api["ready_seconds"], "command": api["command"],
                        "torch_threads": torch.get_num_threads(),
                        "load_generator": "benchmarks.serving.load_http (threads, keep-alive, raw float32 body)"}
@@ -538,13 +560,15 @@ def tuning_grid(base: ServingConfig) -> list[tuple[str, ServingConfig]]:
     fft = replace(base, logmel_engine="fft", instances=1, intra_op_threads=2, max_queue_delay_us=0,
                   preferred_batch_sizes=(), allow_spinning=False)
     return [
-        ("before: onnxruntime log-mel, 1 instance, 1 thread, delay 2 ms",
-         replace(fft, logmel_engine="onnxruntime", intra_op_threads=1, max_queue_delay_us=2000)),
+        ("before: onnxruntime log-mel, 1 instance, 1 thread, delay 2 ms, glibc malloc defaults",
+         replace(fft, logmel_engine="onnxruntime", intra_op_threads=1, max_queue_delay_us=2000,
+                 keep_freed_memory_mb=0)),
         ("FFT log-mel, 1 instance, 1 thread, delay 2 ms", replace(fft, intra_op_threads=1, max_queue_delay_us=2000)),
         ("FFT, 1 instance, 2 threads, delay 2 ms", replace(fft, max_queue_delay_us=2000)),
         ("FFT, 1 instance, 2 threads, delay 2 ms, spinning", replace(fft, max_queue_delay_us=2000, allow_spinning=True)),
         ("FFT, 2 instances, 1 thread, delay 2 ms", replace(fft, instances=2, intra_op_threads=1, max_queue_delay_us=2000)),
         ("FFT, 1 instance, 2 threads, delay 0", fft),
+        ("FFT, 1 instance, 2 threads, delay 0, glibc malloc defaults", replace(fft, keep_freed_memory_mb=0)),
         ("FFT, 1 instance, 2 threads, delay 0.5 ms", replace(fft, max_queue_delay_us=500)),
         ("FFT, 1 instance, 2 threads, delay 5 ms, preferred 4, 8",
          replace(fft, max_queue_delay_us=5000, preferred_batch_sizes=(4, 8))),
@@ -649,6 +673,7 @@ def run_all(settings: Settings) -> dict:
         },
     }
     log.info("log-mel engines")
+    keep_freed_memory(serving.keep_freed_memory_mb)  # as in the stubs: the same math, the same allocator
     results["background_cpu_pct_before_in_process"] = background_cpu(settings.quiet_wait_s)
     results["logmel_engines"] = logmel_engines(model, trained, waves, settings)
     log.info("in-process onnxruntime")
@@ -657,7 +682,8 @@ def run_all(settings: Settings) -> dict:
     results["background_cpu_pct_before_cold_starts"] = background_cpu(settings.quiet_wait_s)
     results["cold_start_seconds"] = cold_starts(repo, settings.cold_starts)
     log.info("triton and fastapi under load")
-    results |= side_by_side(repo, checkpoint, waves, binary, env, data, settings, variant_repo)
+    results |= side_by_side(repo, checkpoint, waves, binary, env, data, settings, variant_repo,
+                            malloc_env(serving.keep_freed_memory_mb))
     if settings.tune:
         log.info("tuning sweep")
         results["tuning"] = tune(model, serving, binary, env, data, samples, settings)
@@ -712,6 +738,14 @@ def summarize(results: dict) -> dict:
     # The most the served math does in process, at its best batch size, over FastAPI at 8: what
     # Triton would reach over FastAPI with no serving overhead at all.
     best = max((r["throughput"] for r in served_math), default=None)
+    # FastAPI with glibc malloc set like the stubs: how much of the ratio that setting explains.
+    tuned8 = median_run(results.get("fastapi_malloc", {}).get("runs", []), concurrency=8)
+    if tuned8:
+        v8 = median_run(results.get("triton_variant", {}).get("runs", []), protocol="grpc", concurrency=8)
+        variant["over_fastapi_malloc_at_8"] = {
+            "triton": at8["throughput"] / tuned8["throughput"] if at8 else None,
+            "variant": v8["throughput"] / tuned8["throughput"] if v8 else None,
+        }
     return variant | {
         "ceiling_over_fastapi_at_8": best / fast8["throughput"] if best and fast8 else None,
         "triton_over_fastapi_at_8": over_fastapi,
@@ -804,6 +838,12 @@ def render_markdown(results: dict) -> str:
         [f"Triton gRPC throughput at concurrency 8 >= {t['triton_over_fastapi_at_8']:.0f}x FastAPI + eager PyTorch",
          f"{_f(summary['triton_over_fastapi_at_8'], 2)}x", yes[met["triton_over_fastapi_at_8"]]],
         *variant_target_rows(results, yes),
+        *([["for reference: the same ratios over a FastAPI process with glibc malloc set like the Triton stubs "
+            f"(`{' '.join(f'{k}={v}' for k, v in results['fastapi_malloc']['environment'].items())}`)",
+            " / ".join(f"{_f(summary['over_fastapi_malloc_at_8'][k], 2)}x ({label})" for k, label in
+                       (("triton", results["serving"].get("classifier_precision", "fp32").upper()),
+                        ("variant", variant_label(results) or "-")) if summary["over_fastapi_malloc_at_8"][k]),
+            "-"]] if summary.get("over_fastapi_malloc_at_8") else []),
         *([["for reference: the served math in process at its best batch size over FastAPI at 8, i.e. what "
             "a server with no overhead at all would reach", f"{_f(summary['ceiling_over_fastapi_at_8'], 2)}x",
             "-"]] if summary.get("ceiling_over_fastapi_at_8") else []),
@@ -860,6 +900,13 @@ def render_markdown(results: dict) -> str:
     lines += _table(["concurrency", "gRPC clips/s", "gRPC p50", "gRPC p99", "batch/exec",
                      "HTTP clips/s", "HTTP p50", "HTTP p99", *variant_header, "FastAPI clips/s", "FastAPI p50",
                      "FastAPI p99", "busy %"], rows)
+    tuned = results.get("fastapi_malloc")
+    tuned8 = median_run(tuned["runs"], concurrency=8) if tuned else None
+    if tuned8:
+        lines += ["", f"FastAPI with glibc malloc set like the Triton stubs "
+                  f"(`{' '.join(f'{k}={v}' for k, v in tuned['environment'].items())}`), a fourth server measured "
+                  f"in the same turns at concurrency 8: {_f(tuned8['throughput'])} clips/s, p50 "
+                  f"{_f(tuned8['p50_ms'])} ms, p99 {_f(tuned8['p99_ms'])} ms (median of {len(tuned['runs'])})."]
     errors = [r for r in results["triton"]["runs"] if "error" in r]
     if errors:
         lines += ["", "perf_analyzer failures: " + "; ".join(

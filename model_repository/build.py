@@ -62,6 +62,7 @@ class ServingConfig:
     execution_mode: str = "sequential"  # sequential | parallel (onnxruntime)
     graph_optimization: str = "all"  # disable | basic | extended | all (onnxruntime)
     allow_spinning: bool = False  # onnxruntime threads busy-wait between runs (embedded only)
+    keep_freed_memory_mb: int = 256  # embedded stubs: glibc malloc keeps freed memory (0 = its defaults)
     logmel_engine: str = "fft"  # embedded log-mel: fft (python_models/onnx_model.py) | onnxruntime
     max_seconds: float = 60.0  # longest waveform the ensemble accepts
     device: str = "cpu"  # embedded instances: cpu | gpu (native is always KIND_GPU, or `cpu` variant)
@@ -70,10 +71,12 @@ class ServingConfig:
     trt_cache_dir: str = "/cache/tensorrt"  # native: TensorRT engine cache, one subdirectory per model
 
     def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.instances < 1 or self.max_queue_delay_us < 0:
+        if (self.max_batch_size < 1 or self.instances < 1 or self.max_queue_delay_us < 0
+                or self.keep_freed_memory_mb < 0):
             raise ValueError(
-                "need max_batch_size >= 1, instances >= 1, max_queue_delay_us >= 0; got "
-                f"{self.max_batch_size}, {self.instances}, {self.max_queue_delay_us}"
+                "need max_batch_size >= 1, instances >= 1, max_queue_delay_us >= 0, "
+                f"keep_freed_memory_mb >= 0; got {self.max_batch_size}, {self.instances}, "
+                f"{self.max_queue_delay_us}, {self.keep_freed_memory_mb}"
             )
         sizes = list(self.preferred_batch_sizes)
         if sizes != sorted(set(sizes)) or any(not 1 <= s <= self.max_batch_size for s in sizes):
@@ -187,6 +190,7 @@ def onnx_model_config(
             "engine": engine, "intra_op_threads": cfg.intra_op_threads,
             "inter_op_threads": cfg.inter_op_threads, "execution_mode": cfg.execution_mode,
             "graph_optimization": cfg.graph_optimization, "allow_spinning": int(cfg.allow_spinning),
+            "keep_freed_memory_mb": cfg.keep_freed_memory_mb,
         }
         if max_input_elements:
             settings["max_input_elements"] = max_input_elements

@@ -11,6 +11,9 @@ probabilities with PyTorch.
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -101,11 +104,12 @@ def test_ensemble_steps_chain_tensor_names_types_and_dims(tmp_path: Path, target
 
 def test_embedded_target_runs_the_python_backend_with_the_chosen_log_mel(tmp_path: Path) -> None:
     fft_repo = build(tmp_path / "n", "embedded", logmel_engine="fft", intra_op_threads=2,
-                       execution_mode="parallel", allow_spinning=True)
+                       execution_mode="parallel", allow_spinning=True, keep_freed_memory_mb=64)
     logmel = parse(fft_repo, "logmel")
     params = {k: v.string_value for k, v in logmel.parameters.items()}
     assert logmel.backend == "python" and params["engine"] == "fft_logmel"
-    assert (params["intra_op_threads"], params["execution_mode"], params["allow_spinning"]) == ("2", "parallel", "1")
+    assert (params["intra_op_threads"], params["execution_mode"], params["allow_spinning"],
+            params["keep_freed_memory_mb"]) == ("2", "parallel", "1", "64")
     assert sorted(p.name for p in (fft_repo / "logmel" / "1").iterdir()) == ["logmel.npz", "model.py"]
     assert (fft_repo / "classifier" / "1" / "model.onnx").is_file()
     onnx_repo = build(tmp_path / "o", "embedded", logmel_engine="onnxruntime")
@@ -344,3 +348,35 @@ def test_served_log_mel_and_probabilities_match_pytorch(triton, pipeline_run) ->
                 np.testing.assert_allclose(logmel, trained.front_end(batch).numpy(), rtol=0,
                                            atol=LOGMEL_TOLERANCE_DB)
                 np.testing.assert_allclose(probs, trained.predict_proba(batch).numpy(), rtol=0, atol=1e-4)
+
+
+PAGE_FAULTS = """
+import resource, sys
+import numpy as np
+from model_repository.python_models.onnx_model import keep_freed_memory, logmel_fft
+took = keep_freed_memory(int(sys.argv[1]))
+rng = np.random.default_rng(0)
+wave = rng.normal(size=(2, 110250)).astype(np.float32)
+tables = (np.hanning(1024).astype(np.float32), rng.random((64, 513), dtype=np.float32), 512, 1e-10)
+logmel_fft(wave, *tables)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    logmel_fft(wave, *tables)
+print(took, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_kept_freed_memory_spares_the_log_mel_its_page_faults() -> None:
+    """In a fresh process (as a stub is), glibc's defaults map and unmap the log-mel's large
+    arrays on every call; with ``keep_freed_memory`` they stay in the heap."""
+    def faults(megabytes: int) -> tuple[str, float]:
+        out = subprocess.run([sys.executable, "-c", PAGE_FAULTS, str(megabytes)], check=True,
+                             capture_output=True, text=True, cwd=Path(__file__).parents[1]).stdout.split()
+        return out[0], float(out[1])
+
+    (took_default, default), (took, kept) = faults(0), faults(64)
+    assert (took_default, took) == ("False", "True")
+    assert default > 100 and kept < default / 20, (default, kept)
+    with pytest.raises(ValueError, match="keep_freed_memory_mb"):
+        ServingConfig(keep_freed_memory_mb=-1)

@@ -151,8 +151,11 @@ def test_variant_with_the_other_classifier_precision_is_judged_and_reported() ->
     results["variant"] = {"classifier_precision": "int8", "int8_quality": {
         "int8_top1_agreement": 0.99, "int8_eval_clips": 80, "int8_eval_fold": 5, "int8_accuracy": 0.85,
         "fp32_accuracy": 0.8625}}
+    results["fastapi_malloc"] = {"runs": [{"concurrency": 8, "throughput": 50.0, "p50_ms": 20.0, "p99_ms": 30.0}],
+                                 "environment": serving.malloc_env(256)}
     summary = serving.summarize(results)
     assert summary["variant_over_fastapi_at_8"] == 4.0  # 100 / 25
+    assert summary["over_fastapi_malloc_at_8"] == {"triton": 1.5, "variant": 2.0}  # 75 / 50, 100 / 50
     assert summary["variant_over_same_math_in_process_by_batch"] == {"1": 0.75, "8": 0.625}
     assert summary["variant_met"] == {"triton_over_fastapi_at_8": True,
                                       "triton_over_same_math_in_process_same_batch": False}
@@ -167,6 +170,9 @@ def test_variant_with_the_other_classifier_precision_is_judged_and_reported() ->
     assert "| 4.00x | **met** |" in text and "b8: 62% | **not met** at b8 |" in text
     assert "| 8 | 75.0 | 10.0 | 12.0 | 4.0, 4.0 | 75.0 | 10.0 | 12.0 | 100.0 | 7.0 | 8.0 | 25.0 |" in text
     assert "| 8 | 100.0 | 110.0 | 160.0 | 75.0 | 75% | 68% | 100.0 | 62% |" in text
+    assert "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456" in text
+    assert "| 1.50x (FP32) / 2.00x (INT8) | - |" in text and "concurrency 8: 50.0 clips/s, p50 20.0 ms" in text
+    assert serving.malloc_env(0) == {}
 
 
 @pytest.mark.slow

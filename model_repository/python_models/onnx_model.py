@@ -17,10 +17,13 @@ request still gets its own response, and a bad request gets an INVALID_ARG error
 the others. Config parameters (all optional, strings): ``engine``; ``max_input_elements`` (per
 batch item; longer inputs are rejected); onnxruntime session settings ``intra_op_threads``
 (0 = one per core), ``inter_op_threads``, ``execution_mode`` (sequential | parallel),
-``graph_optimization`` (disable | basic | extended | all) and ``allow_spinning`` (0 | 1).
+``graph_optimization`` (disable | basic | extended | all) and ``allow_spinning`` (0 | 1);
+``keep_freed_memory_mb`` (0 = glibc's defaults): see ``keep_freed_memory``.
 Not covered here: GPU log-mel (``fft_logmel`` runs on the CPU whatever the instance kind).
 """
 
+import ctypes
+import ctypes.util
 import json
 import os
 
@@ -38,6 +41,33 @@ ENGINES = ("onnxruntime", "fft_logmel")
 
 def _param(config: dict, key: str, default: str) -> str:
     return config.get("parameters", {}).get(key, {}).get("string_value", "") or default
+
+
+def malloc_thresholds(megabytes: int) -> tuple[int, int]:
+    """(M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) in bytes for ``keep_freed_memory(megabytes)``; the
+    same numbers as the environment variables MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_."""
+    size = megabytes << 20
+    return min(size, 32 << 20), size  # glibc caps the mmap threshold at 32 MB on 64-bit
+
+
+def keep_freed_memory(megabytes: int) -> bool:
+    """Make glibc malloc keep up to ``megabytes`` of freed memory for reuse; True if it took.
+
+    By default, glibc serves each allocation above 128 kB (a clip's frames, spectrum, a batch)
+    with a fresh ``mmap`` and returns freed memory to the kernel, so requests keep paying page
+    faults on new pages: in a fresh stub process that doubled the time of the FFT log-mel
+    (docs/benchmarks.md). Fixed thresholds keep such blocks in the heap, at the price of up to
+    ``megabytes`` of resident memory per process.
+    """
+    path = ctypes.util.find_library("c")
+    if megabytes <= 0 or path is None:
+        return False
+    libc = ctypes.CDLL(path)
+    if not hasattr(libc, "mallopt"):  # not glibc (musl, macOS)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mmap_bytes, trim_bytes = malloc_thresholds(megabytes)
+    return bool(libc.mallopt(m_mmap_threshold, mmap_bytes) and libc.mallopt(m_trim_threshold, trim_bytes))
 
 
 def logmel_fft(waveform: np.ndarray, window: np.ndarray, filterbank: np.ndarray,
@@ -110,6 +140,7 @@ class TritonPythonModel:
         # numpy's BLAS (the FFT engine's mel matmul) would otherwise start a thread per core whose
         # spinning doubles the CPU time of each request (docs/benchmarks.md); one stub, one thread.
         self._blas_limit = threadpool_limits(limits=1, user_api="blas")
+        keep_freed_memory(int(_param(config, "keep_freed_memory_mb", "0")))
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         if engine == "onnxruntime":
             self.session = onnx_session(os.path.join(version_dir, "model.onnx"), config, args)
