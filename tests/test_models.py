@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.augment import mixup, spec_augment
+from training.augment import freq_warp, level_and_noise, mixup, spec_augment
 from training.models import BasicBlock, Classifier, ModelConfig, build_model
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
@@ -80,3 +80,32 @@ def test_spec_augment_masks_within_limits() -> None:
     assert int(time_masked.max()) <= 20 and int(freq_masked.max()) <= 4
     assert int(changed.sum()) > 0
     torch.testing.assert_close(spec_augment(x, 0.0, 0.0, 2), x)
+
+
+def test_freq_warp_moves_a_formant_by_the_drawn_factor() -> None:
+    torch.manual_seed(0)
+    bands = torch.arange(40, dtype=torch.float32)
+    x = (-80 + 80 * torch.exp(-(((bands - 20) / 4) ** 2))).view(1, 40, 1).expand(64, 40, 5)  # a formant at 20
+    out = freq_warp(x, max_warp=0.2)
+    peak = out.mean(dim=2).argmax(dim=1).float()  # (batch,) the formant after warping
+    assert out.shape == x.shape and 20 * 0.8 - 1 <= float(peak.min()) and float(peak.max()) <= 20 * 1.2 + 1
+    assert float(peak.min()) < 19 and float(peak.max()) > 21  # both directions occur
+    peak_db = out.amax(dim=(1, 2))
+    assert float(peak_db.max()) <= 1e-4 and float(peak_db.min()) > -3  # interpolated, not amplified
+    state = torch.get_rng_state()
+    assert freq_warp(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws
+
+
+def test_level_and_noise_shift_and_fill_within_limits() -> None:
+    torch.manual_seed(0)
+    x = torch.full((32, 16, 50), -100.0)
+    x[:, :, 10:20] = -20.0  # a sound in silence
+    shifted = level_and_noise(x, gain_db=6.0, noise_db=0.0)
+    offset = shifted - x  # one level per example
+    assert torch.allclose(offset, offset[:, :1, :1].expand_as(x), atol=1e-4) and float(offset.abs().max()) <= 6.0
+    noisy = level_and_noise(x, gain_db=0.0, noise_db=20.0)
+    silence = noisy[:, :, 30:]  # the noise floor: 20-50 dB below the peak, tilted +-5 dB at the edges
+    assert float(silence.max()) <= -20 - 20 + 5 + 1e-4 and float(silence.min()) >= -20 - 50 - 5 - 1e-4
+    assert torch.all(noisy >= x) and float((noisy[:, :, 10:20] - x[:, :, 10:20]).max()) < 0.14  # +10 log10(1 + 10^-1.5)
+    state = torch.get_rng_state()
+    assert level_and_noise(x, 0.0, 0.0) is x and torch.equal(torch.get_rng_state(), state)

@@ -1,6 +1,9 @@
-"""Batch augmentations on log-mel features: Mixup and SpecAugment time/frequency masks.
+"""Batch augmentations on log-mel features: Mixup, SpecAugment time/frequency masks, and the
+recording conditions of other speakers and microphones: frequency warping (vocal tract
+length), level shifts and a stationary noise floor.
 
-Both draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs.
+All draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs;
+each is the identity, and draws nothing, when its strength is 0.
 """
 
 from __future__ import annotations
@@ -48,3 +51,42 @@ def spec_augment(
         keep &= ~(masked[:, None, :] if axis == 2 else masked[:, :, None])
     fill = x.mean(dim=(1, 2), keepdim=True)
     return torch.where(keep, x, fill)
+
+
+def freq_warp(x: torch.Tensor, max_warp: float) -> torch.Tensor:
+    """Stretch or squeeze each example's mel axis by a factor in ``[1 - max_warp, 1 + max_warp]``.
+
+    x: (batch, n_mels, frames) log-mel. Band ``i`` of the result is band ``i / factor`` of the
+    input, linearly interpolated (the top band repeats past the edge): the shift of formants
+    between speakers with shorter or longer vocal tracts (VTLP, Jaitly & Hinton, 2013).
+    """
+    if max_warp <= 0:
+        return x
+    batch, n_mels, _ = x.shape
+    factor = 1 + (torch.rand(batch, 1, device=x.device) * 2 - 1) * max_warp  # (batch, 1)
+    src = (torch.arange(n_mels, device=x.device) / factor).clamp(max=n_mels - 1)  # (batch, n_mels)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=n_mels - 1)
+    w = (src - lo)[:, :, None]  # (batch, n_mels, 1)
+    index = lambda i: i[:, :, None].expand_as(x)  # noqa: E731
+    return torch.gather(x, 1, index(lo)) * (1 - w) + torch.gather(x, 1, index(hi)) * w
+
+
+def level_and_noise(x: torch.Tensor, gain_db: float, noise_db: float) -> torch.Tensor:
+    """Shift each example's level and add a stationary noise floor, in the dB domain.
+
+    x: (batch, n_mels, frames) log-mel in dB. Each example is shifted by a level drawn from
+    ``[-gain_db, gain_db]``; then, if ``noise_db > 0``, noise of a random spectral tilt (up to
+    +-10 dB across the bands) is added in power at ``noise_db`` to ``noise_db + 30`` dB below the
+    example's loudest band-frame: the hiss and hum of another microphone and room.
+    """
+    if gain_db > 0:
+        x = x + (torch.rand(x.shape[0], 1, 1, device=x.device) * 2 - 1) * gain_db
+    if noise_db <= 0:
+        return x
+    batch, n_mels, _ = x.shape
+    below = noise_db + torch.rand(batch, 1, 1, device=x.device) * 30  # (batch, 1, 1) dB
+    tilt = (torch.rand(batch, 1, 1, device=x.device) * 2 - 1) * 10 * torch.linspace(
+        -0.5, 0.5, n_mels, device=x.device).view(1, n_mels, 1)  # (batch, n_mels, 1) dB
+    floor = x.amax(dim=(1, 2), keepdim=True) - below + tilt
+    return 10 * torch.log10(10 ** (x / 10) + 10 ** (floor / 10))
