@@ -22,7 +22,7 @@ Measures, on this machine, with real clips from ``data/prepared`` and the model 
 - cold start to ready (median of several starts), model sizes on disk, server memory (RSS and
   PSS of tritonserver and its Python stubs) after load and under load;
 - a sweep of serving settings (instances, threads, spinning, queue delay, preferred batch sizes,
-  log-mel engine) at a light and a heavy load, the evidence for params.yaml's ``serving`` defaults.
+  log-mel engine, the stubs' allocator) at a light and a heavy load, the evidence for params.yaml's ``serving`` defaults.
 
 Before each phase it waits (up to ``Settings.quiet_wait_s``) for other processes to leave the CPU,
 and records how busy they kept it: numbers taken next to other work are not comparable.
