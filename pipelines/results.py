@@ -102,7 +102,7 @@ def render(ablation: dict[str, Run | None], main_runs: list[Run], last_epochs: d
     for row in ROWS:
         run = ablation[row.name]
         rows.append([f"`{row.name}`", row.description,
-                     *(run_cells(run, last_epochs) if run else ["not run yet", *[""] * (len(HEADER) - 1)])])
+                     *(run_cells(run, last_epochs) if run else ["no finished run", *[""] * (len(HEADER) - 1)])])
     lines += table(rows, ["row", "what", *HEADER])
     hosts = {(r.data.tags.get("host.processor", "?"), r.data.tags.get("host.cpus", "?"),
               r.data.tags.get("torch.cuda_device", "?")) for r in ablation.values() if r}
@@ -111,7 +111,7 @@ def render(ablation: dict[str, Run | None], main_runs: list[Run], last_epochs: d
     for name, (metric, target, what) in TARGETS.items():
         run = ablation.get(name)
         if run is None or metric not in run.data.metrics:
-            lines.append(f"- {what}: not measured yet (`{name}` not run).")
+            lines.append(f"- {what}: not measured yet (`{name}` has no finished run).")
         else:
             value = run.data.metrics[metric]
             verdict = "reached" if value >= target else "NOT reached"

@@ -38,6 +38,6 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     assert "FSDD official split >= 99.5%: 99.0% with `fsdd-cnn`, NOT reached (last epoch: " in text
     not_run = [r.name for r in ROWS if r.name not in ("esc10-resnet", "fsdd-cnn")]
     assert all(f"| `{name}` |" in text for name in not_run)
-    assert text.count("not run yet") == len(not_run)
-    assert "not measured yet (`fsdd-resnet-speakers` not run)" in text
+    assert text.count("no finished run |") == len(not_run)
+    assert "not measured yet (`fsdd-resnet-speakers` has no finished run)" in text
     assert "dvc exp run --temp train -n esc10-cnn" in text
