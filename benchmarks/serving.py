@@ -721,6 +721,7 @@ def summarize(results: dict) -> dict:
     classifier_mb = results["sizes_bytes"]["classifier.onnx"] / 1e6
     t = results["targets"]
     variant = {}
+    v8 = None  # the variant's median at concurrency 8
     if results.get("variant") and results.get("triton_variant"):
         runs = results["triton_variant"]["runs"]
         v8 = median_run(runs, protocol="grpc", concurrency=8)
@@ -740,13 +741,10 @@ def summarize(results: dict) -> dict:
     best = max((r["throughput"] for r in served_math), default=None)
     # FastAPI with glibc malloc set like the stubs: how much of the ratio that setting explains.
     tuned8 = median_run(results.get("fastapi_malloc", {}).get("runs", []), concurrency=8)
-    if tuned8:
-        v8 = median_run(results.get("triton_variant", {}).get("runs", []), protocol="grpc", concurrency=8)
-        variant["over_fastapi_malloc_at_8"] = {
-            "triton": at8["throughput"] / tuned8["throughput"] if at8 else None,
-            "variant": v8["throughput"] / tuned8["throughput"] if v8 else None,
-        }
+    over_tuned = {name: run["throughput"] / tuned8["throughput"] if run else None
+                  for name, run in (("triton", at8), ("variant", v8))} if tuned8 else None
     return variant | {
+        "over_fastapi_malloc_at_8": over_tuned,
         "ceiling_over_fastapi_at_8": best / fast8["throughput"] if best and fast8 else None,
         "triton_over_fastapi_at_8": over_fastapi,
         "triton_over_onnxruntime_by_batch": over_ort,
@@ -779,6 +777,10 @@ def every_batch(ratios: dict[str, float], target: float) -> str:
     """Verdict over batch sizes: met at all, or which ones miss."""
     missed = [f"b{b}" for b, r in ratios.items() if r < target]
     return "**met** at every batch size" if ratios and not missed else f"**not met** at {', '.join(missed) or 'any'}"
+
+
+def env_text(env: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in env.items())
 
 
 def variant_label(results: dict) -> str:
@@ -839,7 +841,7 @@ def render_markdown(results: dict) -> str:
          f"{_f(summary['triton_over_fastapi_at_8'], 2)}x", yes[met["triton_over_fastapi_at_8"]]],
         *variant_target_rows(results, yes),
         *([["for reference: the same ratios over a FastAPI process with glibc malloc set like the Triton stubs "
-            f"(`{' '.join(f'{k}={v}' for k, v in results['fastapi_malloc']['environment'].items())}`)",
+            f"(`{env_text(results['fastapi_malloc']['environment'])}`)",
             " / ".join(f"{_f(summary['over_fastapi_malloc_at_8'][k], 2)}x ({label})" for k, label in
                        (("triton", results["serving"].get("classifier_precision", "fp32").upper()),
                         ("variant", variant_label(results) or "-")) if summary["over_fastapi_malloc_at_8"][k]),
@@ -904,7 +906,7 @@ def render_markdown(results: dict) -> str:
     tuned8 = median_run(tuned["runs"], concurrency=8) if tuned else None
     if tuned8:
         lines += ["", f"FastAPI with glibc malloc set like the Triton stubs "
-                  f"(`{' '.join(f'{k}={v}' for k, v in tuned['environment'].items())}`), a fourth server measured "
+                  f"(`{env_text(tuned['environment'])}`), a fourth server measured "
                   f"in the same turns at concurrency 8: {_f(tuned8['throughput'])} clips/s, p50 "
                   f"{_f(tuned8['p50_ms'])} ms, p99 {_f(tuned8['p99_ms'])} ms (median of {len(tuned['runs'])})."]
     errors = [r for r in results["triton"]["runs"] if "error" in r]
