@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.augment import freq_warp, level_and_noise, mixup, spec_augment
+from training.augment import freq_warp, level_and_noise, mixup, spec_augment, time_stretch
 from training.models import BasicBlock, Classifier, ModelConfig, build_model
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
@@ -32,6 +32,24 @@ def test_eval_batch_equals_items(name: str) -> None:
     x = torch.randn(4, 32, 40)
     torch.testing.assert_close(model(x), torch.cat([model(x[i : i + 1]) for i in range(4)]),
                                atol=1e-5, rtol=1e-5)
+
+
+def test_top_db_makes_the_network_blind_to_level_and_deep_silence() -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0, top_db=60.0),
+                        n_mels=16, n_classes=3)
+    model(torch.randn(8, 16, 30) * 20 - 40)  # one training step's worth of BatchNorm statistics
+    model.eval()
+    x = torch.full((2, 16, 30), -100.0)
+    x[:, :, 5:15] = -30 + 10 * torch.randn(2, 16, 10)  # sounds in digital silence
+    quieter = x - torch.tensor([15.0, 35.0]).view(2, 1, 1)  # recorded lower, by 15 and 35 dB
+    torch.testing.assert_close(model(quieter), model(x), atol=1e-5, rtol=1e-5)
+    # The silence lies more than top_db below the peak either way: clamped to the same floor.
+    plain = build_model(ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0), n_mels=16, n_classes=3)
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(plain.eval()(quieter), plain(x), atol=1e-3)  # absolute dB: not blind
+    with pytest.raises(ValueError, match="top_db"):
+        ModelConfig(top_db=-1.0)
 
 
 def test_stages_widen_and_blocks_repeat() -> None:
@@ -109,3 +127,17 @@ def test_level_and_noise_shift_and_fill_within_limits() -> None:
     assert torch.all(noisy >= x) and float((noisy[:, :, 10:20] - x[:, :, 10:20]).max()) < 0.14  # +10 log10(1 + 10^-1.5)
     state = torch.get_rng_state()
     assert level_and_noise(x, 0.0, 0.0) is x and torch.equal(torch.get_rng_state(), state)
+
+
+def test_time_stretch_moves_an_onset_by_the_drawn_factor_and_pads_with_silence() -> None:
+    torch.manual_seed(0)
+    x = torch.full((64, 8, 100), -100.0)
+    x[:, :, 40:] = -20.0  # a sound starting at frame 40, lasting to the end
+    out = time_stretch(x, max_stretch=0.25)
+    onset = (out[:, 0, :] > -60).float().argmax(dim=1).float()  # (batch,) frame where it starts
+    assert out.shape == x.shape and 40 / 1.25 - 1 <= float(onset.min()) and float(onset.max()) <= 40 / 0.75 + 1
+    assert float(onset.min()) < 38 and float(onset.max()) > 42  # faster and slower both occur
+    faster = onset < 39  # read past the end: those frames are the example's silence
+    assert torch.all(out[faster, :, -1] == -100.0) and float(out.max()) <= -20 + 1e-4
+    state = torch.get_rng_state()
+    assert time_stretch(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws

@@ -1,6 +1,6 @@
 """Batch augmentations on log-mel features: Mixup, SpecAugment time/frequency masks, and the
 recording conditions of other speakers and microphones: frequency warping (vocal tract
-length), level shifts and a stationary noise floor.
+length), time stretching (speaking rate), level shifts and a stationary noise floor.
 
 All draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs;
 each is the identity, and draws nothing, when its strength is 0.
@@ -70,6 +70,27 @@ def freq_warp(x: torch.Tensor, max_warp: float) -> torch.Tensor:
     w = (src - lo)[:, :, None]  # (batch, n_mels, 1)
     index = lambda i: i[:, :, None].expand_as(x)  # noqa: E731
     return torch.gather(x, 1, index(lo)) * (1 - w) + torch.gather(x, 1, index(hi)) * w
+
+
+def time_stretch(x: torch.Tensor, max_stretch: float) -> torch.Tensor:
+    """Play each example faster or slower by a factor in ``[1 - max_stretch, 1 + max_stretch]``.
+
+    x: (batch, n_mels, frames) log-mel. Frame ``t`` of the result is frame ``t * factor`` of the
+    input, linearly interpolated, start-aligned; frames read past the end are the example's
+    quietest value (its silence). The speaking rate of another speaker, in the feature domain.
+    """
+    if max_stretch <= 0:
+        return x
+    batch, n_mels, frames = x.shape
+    factor = 1 + (torch.rand(batch, 1, device=x.device) * 2 - 1) * max_stretch  # (batch, 1)
+    src = torch.arange(frames, device=x.device) * factor  # (batch, frames)
+    lo = src.floor().long().clamp(max=frames - 1)
+    hi = (lo + 1).clamp(max=frames - 1)
+    w = (src - src.floor())[:, None, :]  # (batch, 1, frames)
+    index = lambda i: i[:, None, :].expand_as(x)  # noqa: E731
+    out = torch.gather(x, 2, index(lo)) * (1 - w) + torch.gather(x, 2, index(hi)) * w
+    inside = (src <= frames - 1)[:, None, :]
+    return torch.where(inside, out, x.amin(dim=(1, 2), keepdim=True))
 
 
 def level_and_noise(x: torch.Tensor, gain_db: float, noise_db: float) -> torch.Tensor:

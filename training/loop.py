@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.augment import freq_warp, level_and_noise, mixup, spec_augment
+from training.augment import freq_warp, level_and_noise, mixup, spec_augment, time_stretch
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,11 @@ class TrainConfig:
     time_mask: float = 0.2  # SpecAugment: largest time mask, fraction of frames
     freq_mask: float = 0.2  # SpecAugment: largest frequency mask, fraction of bands
     n_masks: int = 2
-    # Other speakers and microphones (training/augment.py; 0 = off): largest mel-axis warp
-    # (fraction), largest level shift (dB), noise floor at least this far below the peak (dB).
+    # Other speakers and microphones (training/augment.py; 0 = off): largest mel-axis warp and
+    # time stretch (fractions), largest level shift (dB), noise floor at least this far below
+    # the peak (dB).
     freq_warp: float = 0.0
+    time_stretch: float = 0.0
     gain_db: float = 0.0
     noise_db: float = 0.0
     folds: tuple[int, ...] = (1, 2, 3, 4, 5)  # validation folds of the cross-validation
@@ -59,10 +61,11 @@ class TrainConfig:
                 f"time_mask and freq_mask are fractions in [0, 1), "
                 f"got {self.time_mask}, {self.freq_mask}"
             )
-        if not (0 <= self.freq_warp < 0.5 and self.gain_db >= 0 and self.noise_db >= 0):
+        if not (0 <= self.freq_warp < 0.5 and 0 <= self.time_stretch < 0.5
+                and self.gain_db >= 0 and self.noise_db >= 0):
             raise ValueError(
-                f"need 0 <= freq_warp < 0.5, gain_db >= 0, noise_db >= 0; got "
-                f"{self.freq_warp}, {self.gain_db}, {self.noise_db}"
+                f"need 0 <= freq_warp < 0.5, 0 <= time_stretch < 0.5, gain_db >= 0, noise_db >= 0; "
+                f"got {self.freq_warp}, {self.time_stretch}, {self.gain_db}, {self.noise_db}"
             )
         if not self.folds:
             raise ValueError("folds must name at least one validation fold")
@@ -155,7 +158,8 @@ def fit(
             idx = perm[i : i + cfg.batch_size]
             if len(idx) < 2:  # BatchNorm needs two examples in training mode
                 continue
-            xb = level_and_noise(freq_warp(x_train[idx], cfg.freq_warp), cfg.gain_db, cfg.noise_db)
+            xb = time_stretch(freq_warp(x_train[idx], cfg.freq_warp), cfg.time_stretch)
+            xb = level_and_noise(xb, cfg.gain_db, cfg.noise_db)
             xb = spec_augment(xb, cfg.time_mask, cfg.freq_mask, cfg.n_masks)
             xb, yb = mixup(xb, targets[idx], cfg.mixup_alpha)
             with autocast(device):

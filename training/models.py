@@ -1,8 +1,9 @@
 """Classifiers over log-mel spectrograms: one family selected by ``ModelConfig.name``.
 
 Every network takes (batch, n_mels, frames) log-mel in dB, of any number of frames, and returns
-(batch, n_classes) logits. Input normalisation is a BatchNorm over mel bands inside the model,
-so exported graphs need no separate statistics.
+(batch, n_classes) logits. Input normalisation lives inside the model, so exported graphs need
+no separate statistics: optionally each clip's level (``top_db``: dB relative to the clip's
+loudest band-frame, floored ``top_db`` below it), then a BatchNorm over mel bands.
 
 - ``resnet``: stem conv+BN, residual stages of increasing width, global average pooling, linear.
 - ``cnn``: conv+BN+ReLU+maxpool blocks (64-128-256-512), global pooling, FC ``hidden``, dropout.
@@ -31,6 +32,9 @@ class ModelConfig:
     blocks_per_stage: int = 1  # resnet
     hidden: int = 1024  # cnn: FC width; crnn: GRU units per direction
     dropout: float = 0.2
+    # > 0: each clip in dB relative to its own loudest band-frame, floored this far below it, so
+    # recording level and digital silence look alike across microphones (0: absolute dB).
+    top_db: float = 0.0
     n_estimators: int = 500  # rf
 
     def __post_init__(self) -> None:
@@ -50,6 +54,8 @@ class ModelConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.top_db < 0:
+            raise ValueError(f"top_db must be >= 0 (0: off), got {self.top_db}")
 
     @property
     def is_network(self) -> bool:
@@ -121,6 +127,7 @@ class Network(nn.Module):
         if not cfg.is_network:
             raise ValueError(f"{cfg.name!r} is not a network; build it with training.baseline")
         self.name = cfg.name
+        self.top_db = cfg.top_db
         self.input_norm = nn.BatchNorm1d(n_mels)
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.name == "resnet":
@@ -148,6 +155,9 @@ class Network(nn.Module):
         init_weights(self)
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        if self.top_db > 0:
+            logmel = logmel - logmel.amax(dim=(1, 2), keepdim=True)  # 0 dB: the clip's loudest
+            logmel = torch.clamp(logmel, min=-self.top_db)
         x = self.input_norm(logmel).unsqueeze(1)  # (batch, 1, n_mels, frames)
         x = self.features(x)  # (batch, channels, n_mels', frames')
         if self.name == "crnn":
