@@ -80,6 +80,12 @@ def dataset_params() -> dict:
     return {"data.dataset": info["dataset"], "data.split": info["split"]}
 
 
+def fold_name(fold: int) -> str | None:
+    """What the fold is where the split names it (fsdd: the left-out speaker), as `fetch` recorded."""
+    info = json.loads((paths.FEATURES / "dataset.json").read_text())
+    return info.get("fold_names", {}).get(str(fold))
+
+
 def flatten(prefix: str, mapping: dict) -> dict:
     return {f"{prefix}.{k}": v for k, v in mapping.items()}
 
@@ -137,7 +143,8 @@ def run_fold(fold: int, data: Data, model_cfg: ModelConfig, train_cfg: TrainConf
     """Train on the other folds, predict ``fold``: (val clips, n_classes) probabilities."""
     train_idx, val_idx = data.split(fold)
     with mlflow.start_run(run_name=f"fold-{fold}", nested=True):
-        mlflow.log_params({"fold": fold, "train_clips": len(train_idx), "val_clips": len(val_idx)})
+        mlflow.log_params({"fold": fold, "train_clips": len(train_idx), "val_clips": len(val_idx)}
+                          | ({"fold_name": name} if (name := fold_name(fold)) else {}))
         start = time.perf_counter()
         if mfcc is not None:
             forest = random_forest(model_cfg.n_estimators, train_cfg.seed)

@@ -11,15 +11,18 @@ from pipelines import results
 from pipelines.ablation import EXPERIMENT, ROWS
 
 
-def log_parent(row: str, accuracy: float, std: float) -> None:
+def log_parent(row: str, accuracy: float, std: float, split: str = "official",
+               fold_names: tuple[str, ...] = ()) -> None:
     with mlflow.start_run(run_name=f"cv-{row}"):
         mlflow.set_tags({"dvc_experiment": row, "host.processor": "Test CPU", "host.cpus": "2",
                          "torch.cuda_device": "none", "host.loadavg_15min_at_end": "1.50"})
-        mlflow.log_params({"data.dataset": "esc10", "data.split": "official", "model.name": "resnet"})
+        mlflow.log_params({"data.dataset": "esc10", "data.split": split, "model.name": "resnet"})
         mlflow.log_metrics({"accuracy_mean": accuracy, "accuracy_std": std, "cv_wall_seconds": 1234.4})
-        for last in (accuracy - 0.05, accuracy - 0.15):  # two folds' validation accuracy by epoch
+        # Two folds' validation accuracy by epoch, logged last fold first.
+        for fold, last in ((2, accuracy - 0.15), (1, accuracy - 0.05)):
             with mlflow.start_run(run_name="fold", nested=True):
-                mlflow.log_metric("accuracy_mean", 0.0)  # nested runs are not rows
+                mlflow.log_params({"fold": fold} | ({"fold_name": fold_names[fold - 1]} if fold_names else {}))
+                mlflow.log_metrics({"accuracy_mean": 0.0, "best_accuracy": accuracy + fold / 100})  # nested runs are not rows
                 for epoch, value in enumerate((0.1, 1.0, last), start=1):
                     mlflow.log_metric("val_accuracy", value, step=epoch)
 
@@ -31,13 +34,19 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     log_parent("esc10-resnet", 0.8, 0.05)
     log_parent("esc10-resnet", 0.9712, 0.0123)  # the newest run of a row wins
     log_parent("fsdd-cnn", 0.99, 0.0)
+    log_parent("fsdd-resnet-speakers", 0.9, 0.01, split="speaker", fold_names=("george", "jackson"))
     text = results.main(["--out", str(tmp_path / "results.md")]).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `esc10-resnet`"))
     assert "| 97.1 ± 1.2 | 87.1 ± 5.0 |" in row and "| 1234 s |" in row and "| 1.50 |" in row
     assert "ESC-10 5-fold CV from scratch >= 96%: 97.1% with `esc10-resnet`, reached (last epoch: 87.1 ± 5.0%)." in text
     assert "FSDD official split >= 99.5%: 99.0% with `fsdd-cnn`, NOT reached (last epoch: " in text
-    not_run = [r.name for r in ROWS if r.name not in ("esc10-resnet", "fsdd-cnn")]
+    not_run = [r.name for r in ROWS if r.name not in ("esc10-resnet", "fsdd-cnn", "fsdd-resnet-speakers")]
     assert all(f"| `{name}` |" in text for name in not_run)
     assert text.count("no finished run |") == len(not_run)
-    assert "not measured yet (`fsdd-resnet-speakers` has no finished run)" in text
+    assert "not measured yet (`fsdd-resnet-speakers-level` has no finished run)" in text
+    # Speaker folds, in fold order, named: best-epoch (last-epoch) accuracy.
+    assert "| row | george | jackson |" in text
+    assert "| `fsdd-resnet-speakers` | 91.0 (85.0) | 92.0 (75.0) |" in text
+    section = text.split("## Per fold")[1].split("## Commands")[0]
+    assert "esc10-resnet" not in section and "fsdd-cnn" not in section  # official splits: no table
     assert "dvc exp run --temp train -n esc10-cnn" in text
