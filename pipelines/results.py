@@ -34,6 +34,7 @@ TARGETS = {  # row -> (metric, target, what the target is)
     "fsdd-resnet-speakers": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
     "fsdd-resnet-speakers-robust": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
     "fsdd-resnet-speakers-level": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
+    "fsdd-resnet-speakers-cmn": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
 
 

@@ -52,6 +52,20 @@ def test_top_db_makes_the_network_blind_to_level_and_deep_silence() -> None:
         ModelConfig(top_db=-1.0)
 
 
+def test_mean_norm_makes_the_network_blind_to_a_fixed_frequency_response() -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0, mean_norm=True)
+    model = build_model(cfg, n_mels=16, n_classes=3)
+    model(torch.randn(8, 16, 30) * 20 - 40)
+    model.eval()
+    x = torch.randn(2, 16, 30) * 10 - 40
+    coloured = x + torch.linspace(-12, 6, 16).view(1, 16, 1)  # another microphone's response, dB
+    torch.testing.assert_close(model(coloured), model(x), atol=1e-5, rtol=1e-5)
+    plain = build_model(ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0), n_mels=16, n_classes=3)
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(plain.eval()(coloured), plain(x), atol=1e-3)
+
+
 def test_stages_widen_and_blocks_repeat() -> None:
     model = build_model(ModelConfig(widths=(8, 16, 32), blocks_per_stage=2), n_mels=16, n_classes=3)
     assert sum(isinstance(m, BasicBlock) for m in model.modules()) == 3 * 2

@@ -3,7 +3,8 @@
 Every network takes (batch, n_mels, frames) log-mel in dB, of any number of frames, and returns
 (batch, n_classes) logits. Input normalisation lives inside the model, so exported graphs need
 no separate statistics: optionally each clip's level (``top_db``: dB relative to the clip's
-loudest band-frame, floored ``top_db`` below it), then a BatchNorm over mel bands.
+loudest band-frame, floored ``top_db`` below it) and spectral colouring (``mean_norm``: each mel
+band minus its mean over the clip's frames), then a BatchNorm over mel bands.
 
 - ``resnet``: stem conv+BN, residual stages of increasing width, global average pooling, linear.
 - ``cnn``: conv+BN+ReLU+maxpool blocks (64-128-256-512), global pooling, FC ``hidden``, dropout.
@@ -35,6 +36,9 @@ class ModelConfig:
     # > 0: each clip in dB relative to its own loudest band-frame, floored this far below it, so
     # recording level and digital silence look alike across microphones (0: absolute dB).
     top_db: float = 0.0
+    # Each mel band minus its mean over the clip (cepstral mean normalisation in the log-mel
+    # domain): removes a microphone's or room's fixed frequency response.
+    mean_norm: bool = False
     n_estimators: int = 500  # rf
 
     def __post_init__(self) -> None:
@@ -127,7 +131,7 @@ class Network(nn.Module):
         if not cfg.is_network:
             raise ValueError(f"{cfg.name!r} is not a network; build it with training.baseline")
         self.name = cfg.name
-        self.top_db = cfg.top_db
+        self.top_db, self.mean_norm = cfg.top_db, cfg.mean_norm
         self.input_norm = nn.BatchNorm1d(n_mels)
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.name == "resnet":
@@ -158,6 +162,8 @@ class Network(nn.Module):
         if self.top_db > 0:
             logmel = logmel - logmel.amax(dim=(1, 2), keepdim=True)  # 0 dB: the clip's loudest
             logmel = torch.clamp(logmel, min=-self.top_db)
+        if self.mean_norm:
+            logmel = logmel - logmel.mean(dim=2, keepdim=True)  # (batch, n_mels, frames)
         x = self.input_norm(logmel).unsqueeze(1)  # (batch, 1, n_mels, frames)
         x = self.features(x)  # (batch, channels, n_mels', frames')
         if self.name == "crnn":
