@@ -57,6 +57,7 @@ class Data:
     folds: np.ndarray  # (clips,)
     filenames: np.ndarray  # (clips,)
     labels: list[str]
+    info: dict  # dataset.json, as `fetch` recorded it: dataset, split, fold_names, ...
 
     def split(self, fold: int) -> tuple[torch.Tensor, torch.Tensor]:
         return (torch.from_numpy(np.flatnonzero(self.folds != fold)),
@@ -71,19 +72,8 @@ def load_data() -> Data:
         folds=index["fold"].to_numpy(),
         filenames=index["filename"].to_numpy(),
         labels=(paths.FEATURES / "labels.txt").read_text().split(),
+        info=json.loads((paths.FEATURES / "dataset.json").read_text()),
     )
-
-
-def dataset_params() -> dict:
-    """Dataset name and split, as `fetch` recorded them."""
-    info = json.loads((paths.FEATURES / "dataset.json").read_text())
-    return {"data.dataset": info["dataset"], "data.split": info["split"]}
-
-
-def fold_name(fold: int) -> str | None:
-    """What the fold is where the split names it (fsdd: the left-out speaker), as `fetch` recorded."""
-    info = json.loads((paths.FEATURES / "dataset.json").read_text())
-    return info.get("fold_names", {}).get(str(fold))
 
 
 def flatten(prefix: str, mapping: dict) -> dict:
@@ -143,8 +133,10 @@ def run_fold(fold: int, data: Data, model_cfg: ModelConfig, train_cfg: TrainConf
     """Train on the other folds, predict ``fold``: (val clips, n_classes) probabilities."""
     train_idx, val_idx = data.split(fold)
     with mlflow.start_run(run_name=f"fold-{fold}", nested=True):
+        # What the fold is where the split names it (fsdd: the left-out speaker).
+        name = data.info.get("fold_names", {}).get(str(fold))
         mlflow.log_params({"fold": fold, "train_clips": len(train_idx), "val_clips": len(val_idx)}
-                          | ({"fold_name": name} if (name := fold_name(fold)) else {}))
+                          | ({"fold_name": name} if name else {}))
         start = time.perf_counter()
         if mfcc is not None:
             forest = random_forest(model_cfg.n_estimators, train_cfg.seed)
@@ -194,7 +186,7 @@ def main(params: dict) -> dict:
             flatten("model", model_cfg.to_dict()) | flatten("train", train_cfg.to_dict())
             | flatten("features", feature_cfg.to_dict())
             | {"n_clips": len(data.y), "n_classes": len(data.labels)}
-            | dataset_params()
+            | {"data.dataset": data.info["dataset"], "data.split": data.info["split"]}
         )
         oof = np.zeros((len(data.y), len(data.labels)), dtype=np.float32)
         curves, fold_metrics = [], {}
