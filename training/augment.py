@@ -53,6 +53,20 @@ def spec_augment(
     return torch.where(keep, x, fill)
 
 
+def interpolate(x: torch.Tensor, src: torch.Tensor, dim: int) -> torch.Tensor:
+    """Each example of x (batch, n_mels, frames) read at fractional positions ``src`` (batch, size)
+    along ``dim`` (1: bands, 2: frames), linearly interpolated; positions past the end read the
+    last one. Returns (batch, n_mels, frames)."""
+    size = x.shape[dim]
+    src = src.clamp(max=size - 1)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=size - 1)
+    shape = (x.shape[0], size, 1) if dim == 1 else (x.shape[0], 1, size)
+    w = (src - lo).view(shape)
+    index = lambda i: i.view(shape).expand_as(x)  # noqa: E731
+    return torch.gather(x, dim, index(lo)) * (1 - w) + torch.gather(x, dim, index(hi)) * w
+
+
 def freq_warp(x: torch.Tensor, max_warp: float) -> torch.Tensor:
     """Stretch or squeeze each example's mel axis by a factor in ``[1 - max_warp, 1 + max_warp]``.
 
@@ -64,12 +78,7 @@ def freq_warp(x: torch.Tensor, max_warp: float) -> torch.Tensor:
         return x
     batch, n_mels, _ = x.shape
     factor = 1 + (torch.rand(batch, 1, device=x.device) * 2 - 1) * max_warp  # (batch, 1)
-    src = (torch.arange(n_mels, device=x.device) / factor).clamp(max=n_mels - 1)  # (batch, n_mels)
-    lo = src.floor().long()
-    hi = (lo + 1).clamp(max=n_mels - 1)
-    w = (src - lo)[:, :, None]  # (batch, n_mels, 1)
-    index = lambda i: i[:, :, None].expand_as(x)  # noqa: E731
-    return torch.gather(x, 1, index(lo)) * (1 - w) + torch.gather(x, 1, index(hi)) * w
+    return interpolate(x, torch.arange(n_mels, device=x.device) / factor, dim=1)
 
 
 def time_stretch(x: torch.Tensor, max_stretch: float) -> torch.Tensor:
@@ -81,16 +90,11 @@ def time_stretch(x: torch.Tensor, max_stretch: float) -> torch.Tensor:
     """
     if max_stretch <= 0:
         return x
-    batch, n_mels, frames = x.shape
+    batch, _, frames = x.shape
     factor = 1 + (torch.rand(batch, 1, device=x.device) * 2 - 1) * max_stretch  # (batch, 1)
     src = torch.arange(frames, device=x.device) * factor  # (batch, frames)
-    lo = src.floor().long().clamp(max=frames - 1)
-    hi = (lo + 1).clamp(max=frames - 1)
-    w = (src - src.floor())[:, None, :]  # (batch, 1, frames)
-    index = lambda i: i[:, None, :].expand_as(x)  # noqa: E731
-    out = torch.gather(x, 2, index(lo)) * (1 - w) + torch.gather(x, 2, index(hi)) * w
     inside = (src <= frames - 1)[:, None, :]
-    return torch.where(inside, out, x.amin(dim=(1, 2), keepdim=True))
+    return torch.where(inside, interpolate(x, src, dim=2), x.amin(dim=(1, 2), keepdim=True))
 
 
 def level_and_noise(x: torch.Tensor, gain_db: float, noise_db: float) -> torch.Tensor:
