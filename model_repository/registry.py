@@ -35,6 +35,20 @@ def set_tracking_uri() -> str:
     return uri
 
 
+def use_experiment(name: str) -> str:
+    """Make ``name`` the active experiment, created if missing, and return its id.
+
+    With a local sqlite store, a new experiment keeps its artifacts beside the store
+    (``<store dir>/mlruns/<name>``), not under the working directory: ``dvc exp run --temp`` and
+    ``dvc queue`` train in a temporary copy of the repository that is deleted after the run.
+    """
+    uri = set_tracking_uri()
+    if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(name) is None:
+        store = Path(uri.removeprefix("sqlite:///")).resolve()
+        mlflow.create_experiment(name, artifact_location=(store.parent / "mlruns" / name).as_uri())
+    return mlflow.set_experiment(name).experiment_id
+
+
 def client() -> MlflowClient:
     set_tracking_uri()
     return MlflowClient()

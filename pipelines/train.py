@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 import yaml
 
-from model_repository.registry import set_tracking_uri
+from model_repository.registry import use_experiment
 from pipelines import paths
 from pipelines.features import load_feature_config
 from pipelines.params import from_dict, load_params
@@ -113,8 +113,7 @@ def cpu_model() -> str:
 
 
 def start_tracking(cfg: MlflowConfig) -> None:
-    set_tracking_uri()
-    mlflow.set_experiment(cfg.experiment)
+    use_experiment(cfg.experiment)
 
 
 def fit_network(data: Data, train_idx, val_idx, model_cfg: ModelConfig, train_cfg: TrainConfig,

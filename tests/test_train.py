@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
+from mlflow.tracking import MlflowClient
 
 from pipelines import paths, train
 from training.checkpoint import load_checkpoint
@@ -94,6 +97,30 @@ def test_fit_returns_the_best_validation_epoch() -> None:
     accs = [row["val_accuracy"] for row in result.history]
     assert result.best_epoch == 1 + int(np.argmax(accs))
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+
+
+def test_artifacts_outlive_the_temporary_copy_that_trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dvc exp run --temp`` trains in a copy of the repository deleted after the run, logging
+    to the workspace's store: the run's artifacts must live beside that store, not in the copy."""
+    workspace, copy = tmp_path / "workspace", tmp_path / "copy"
+    workspace.mkdir()
+    copy.mkdir()
+    store = f"sqlite:///{workspace / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.chdir(copy)
+    write_features(copy)
+    p = params(name="rf")
+    p["mlflow"]["experiment"] = "ablation"
+    train.main(p)
+    monkeypatch.chdir(tmp_path)
+    shutil.rmtree(copy)
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("ablation")
+    parent = client.search_runs([experiment.experiment_id], "tags.mlflow.parentRunId IS NULL")[0]
+    out = mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="cv",
+                                              dst_path=str(tmp_path / "download"), tracking_uri=store)
+    assert (Path(out) / "confusion_matrix.png").stat().st_size > 1000
+    assert experiment.artifact_location == (workspace / "mlruns" / "ablation").as_uri()
 
 
 def test_bad_folds_are_named(workdir: Path) -> None:
