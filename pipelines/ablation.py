@@ -95,7 +95,10 @@ ROWS = [
         "ResNet, leave-one-speaker-out, + per-clip level normalisation, frequency warp, time stretch",
         ("model.top_db=80.0", "train.freq_warp=0.1", "train.time_stretch=0.2")),
     # The left-out speaker's microphone colours every band: nicolas (10 epochs, exploratory)
-    # 85% with the row above, 88% adding per-band mean normalisation.
+    # 85% with the row above, 88% adding per-band mean normalisation. Stopped after 4 folds, worse
+    # than the row above on 3: a single word's mean spectrum is mostly the word itself. Averaging
+    # over its sounding frames only (padding left out) was worse still on lucas: 70% against 83%
+    # (10 epochs; the same run from other seeds spreads about 4 points).
     Row("fsdd-resnet-speakers-cmn", "fsdd-speakers",
         "ResNet, leave-one-speaker-out, as above + per-band mean normalisation",
         ("model.top_db=80.0", "model.mean_norm=true", "train.freq_warp=0.1", "train.time_stretch=0.2")),

@@ -37,7 +37,8 @@ class ModelConfig:
     # recording level and digital silence look alike across microphones (0: absolute dB).
     top_db: float = 0.0
     # Each mel band minus its mean over the clip (cepstral mean normalisation in the log-mel
-    # domain): removes a microphone's or room's fixed frequency response.
+    # domain): removes a microphone's or room's fixed frequency response, but for a clip of one
+    # word also much of the word (pipelines/ablation.py, row fsdd-resnet-speakers-cmn).
     mean_norm: bool = False
     n_estimators: int = 500  # rf
 
