@@ -28,6 +28,7 @@ TARGETS = {  # row -> (metric, target, what the target is)
     "esc10-resnet": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
     "esc10-resnet-long": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
     "esc10-resnet-level": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
+    "esc10-resnet-seed1": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
     "fsdd-cnn": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
     "fsdd-crnn": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
     "fsdd-resnet": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
@@ -35,7 +36,9 @@ TARGETS = {  # row -> (metric, target, what the target is)
     "fsdd-resnet-speakers-robust": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
     "fsdd-resnet-speakers-level": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
     "fsdd-resnet-speakers-cmn": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
+    "fsdd-resnet-speakers-level-seed1": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
+SEED = "train.seed="
 
 
 def parent_runs(client: MlflowClient, experiment: str) -> list[Run]:
@@ -92,6 +95,44 @@ def per_fold(ablation: dict[str, Run | None], folds: dict[str, list[Run]]) -> li
             "(last-epoch accuracy %) of each left-out speaker.", "",
             *table([[f"`{name}`", *[cells.get(n, "–") for n in order]] for name, cells in rows],
                    ["row", *[names[n] for n in order]])]
+
+
+def seed_pairs() -> list[tuple[Row, Row]]:
+    """(row, the row it repeats from another seed): rows whose settings differ only by ``train.seed``."""
+    def settings(row: Row) -> tuple:
+        return row.dataset, tuple(o for o in row.overrides if not o.startswith(SEED))
+
+    def seeded(row: Row) -> bool:
+        return any(o.startswith(SEED) for o in row.overrides)
+
+    unseeded = {settings(r): r for r in ROWS if not seeded(r)}
+    return [(row, unseeded[settings(row)]) for row in ROWS if seeded(row) and settings(row) in unseeded]
+
+
+def seed_spread(ablation: dict[str, Run | None], folds: dict[str, list[Run]]) -> list[str]:
+    """The same settings from two seeds: how far apart their means and folds land, the scale for
+    reading a difference between two rows."""
+    rows = []
+    for row, base in seed_pairs():
+        runs = (ablation[base.name], ablation[row.name])
+        if None in runs:
+            continue
+        best = [{f.data.params["fold"]: f.data.metrics.get("best_accuracy") for f in folds[r.info.run_id]}
+                for r in runs]
+        diffs = [100 * abs(best[1][n] - best[0][n]) for n in best[0]
+                 if best[0][n] is not None and best[1].get(n) is not None]
+        means = [100 * r.data.metrics["accuracy_mean"] for r in runs]
+        rows.append([f"`{base.name}` / `{row.name}`", f"{means[0]:.1f} / {means[1]:.1f}",
+                     f"{means[1] - means[0]:+.1f}",
+                     f"{np.median(diffs):.1f} / {max(diffs):.1f}" if diffs else "–",
+                     " / ".join(last_epoch(folds[r.info.run_id]) for r in runs)])
+    if not rows:
+        return []
+    return ["", "## Seed spread", "", "Rows that repeat another from a different `train.seed`: best-epoch "
+            "accuracy % of each, their difference, and the median and largest difference of one fold "
+            "between the two: a difference between two rows of this size is what a seed alone can make.", "",
+            *table(rows, ["rows", "accuracy %", "difference", "per fold: median / largest",
+                          "last-epoch accuracy %"])]
 
 
 def number(run: Run, key: str, fmt: str = "{:.0f}") -> str:
@@ -153,6 +194,7 @@ def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[st
             lines.append(f"- {what}: {100 * value:.1f}% with `{name}`, {verdict} (last epoch: "
                          f"{last_epochs[run.info.run_id]}%).")
     lines += per_fold(ablation, folds)
+    lines += seed_spread(ablation, folds)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
               "(`python -m pipelines.ablation <row>` runs the same):", ""]
     for row in ROWS:

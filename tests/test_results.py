@@ -12,7 +12,7 @@ from pipelines.ablation import EXPERIMENT, ROWS
 
 
 def log_parent(row: str, accuracy: float, std: float, split: str = "official",
-               fold_names: tuple[str, ...] = ()) -> None:
+               fold_names: tuple[str, ...] = (), fold_shift: float = 0.0) -> None:
     with mlflow.start_run(run_name=f"cv-{row}"):
         mlflow.set_tags({"dvc_experiment": row, "host.processor": "Test CPU", "host.cpus": "2",
                          "torch.cuda_device": "none", "host.loadavg_15min_at_end": "1.50"})
@@ -22,7 +22,8 @@ def log_parent(row: str, accuracy: float, std: float, split: str = "official",
         for fold, last in ((2, accuracy - 0.15), (1, accuracy - 0.05)):
             with mlflow.start_run(run_name="fold", nested=True):
                 mlflow.log_params({"fold": fold} | ({"fold_name": fold_names[fold - 1]} if fold_names else {}))
-                mlflow.log_metrics({"accuracy_mean": 0.0, "best_accuracy": accuracy + fold / 100})  # nested runs are not rows
+                mlflow.log_metrics({"accuracy_mean": 0.0,  # nested runs are not rows
+                                    "best_accuracy": accuracy + fold / 100 + fold_shift * (fold - 1)})
                 for epoch, value in enumerate((0.1, 1.0, last), start=1):
                     mlflow.log_metric("val_accuracy", value, step=epoch)
 
@@ -34,19 +35,26 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     log_parent("esc10-resnet", 0.8, 0.05)
     log_parent("esc10-resnet", 0.9712, 0.0123)  # the newest run of a row wins
     log_parent("fsdd-cnn", 0.99, 0.0)
+    log_parent("esc10-resnet-seed1", 0.9512, 0.02, fold_shift=-0.03)
     log_parent("fsdd-resnet-speakers", 0.9, 0.01, split="speaker", fold_names=("george", "jackson"))
     text = results.main(["--out", str(tmp_path / "results.md")]).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `esc10-resnet`"))
     assert "| 97.1 ± 1.2 | 87.1 ± 5.0 |" in row and "| 1234 s |" in row and "| 1.50 |" in row
     assert "ESC-10 5-fold CV from scratch >= 96%: 97.1% with `esc10-resnet`, reached (last epoch: 87.1 ± 5.0%)." in text
     assert "FSDD official split >= 99.5%: 99.0% with `fsdd-cnn`, NOT reached (last epoch: " in text
-    not_run = [r.name for r in ROWS if r.name not in ("esc10-resnet", "fsdd-cnn", "fsdd-resnet-speakers")]
+    not_run = [r.name for r in ROWS
+               if r.name not in ("esc10-resnet", "esc10-resnet-seed1", "fsdd-cnn", "fsdd-resnet-speakers")]
     assert all(f"| `{name}` |" in text for name in not_run)
     assert text.count("no finished run |") == len(not_run)
     assert "not measured yet (`fsdd-resnet-speakers-level` has no finished run)" in text
     # Speaker folds, in fold order, named: best-epoch (last-epoch) accuracy.
     assert "| row | george | jackson |" in text
     assert "| `fsdd-resnet-speakers` | 91.0 (85.0) | 92.0 (75.0) |" in text
-    section = text.split("## Per fold")[1].split("## Commands")[0]
+    section = text.split("## Per fold")[1].split("## Seed spread")[0]
     assert "esc10-resnet" not in section and "fsdd-cnn" not in section  # official splits: no table
     assert "dvc exp run --temp train -n esc10-cnn" in text
+    # The recipe from two seeds: folds 1 and 2 land 2.0 and 5.0 points apart (fold 2 shifted 3).
+    spread = text.split("## Seed spread")[1].split("## Commands")[0]
+    assert ("| `esc10-resnet` / `esc10-resnet-seed1` | 97.1 / 95.1 | -2.0 | 3.5 / 5.0 | "
+            "87.1 ± 5.0 / 85.1 ± 5.0 |") in spread
+    assert "fsdd" not in spread  # its seed row has no run
