@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from model_repository.registry import set_tracking_uri
@@ -109,9 +113,35 @@ def seed_pairs() -> list[tuple[Row, Row]]:
     return [(row, unseeded[settings(row)]) for row in ROWS if seeded(row) and settings(row) in unseeded]
 
 
-def seed_spread(ablation: dict[str, Run | None], folds: dict[str, list[Run]]) -> list[str]:
+def out_of_fold(run: Run) -> pd.DataFrame | None:
+    """The run's ``cv/oof_predictions.csv`` (a clip a row: file, fold, target, ``prob_<label>``),
+    None where its artifacts are not in the store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=tmp,
+                                                       artifact_path="cv/oof_predictions.csv")
+        except (MlflowException, OSError):
+            return None
+        return pd.read_csv(path)
+
+
+def ensemble_accuracy(tables: list[pd.DataFrame]) -> float:
+    """Mean over folds of the accuracy of the runs' averaged probabilities (the same clips)."""
+    tables = [t.sort_values("file").reset_index(drop=True) for t in tables]
+    first = tables[0]
+    if any(not t["file"].equals(first["file"]) for t in tables):
+        raise ValueError("out-of-fold predictions of different clips cannot be averaged")
+    probs = [c for c in first.columns if c.startswith("prob_")]
+    mean = np.mean([t[probs].to_numpy() for t in tables], axis=0)  # (clips, classes)
+    predicted = np.asarray([c.removeprefix("prob_") for c in probs])[mean.argmax(axis=1)]
+    correct = pd.Series(predicted == first["target"].to_numpy())
+    return float(correct.groupby(first["fold"].to_numpy()).mean().mean())
+
+
+def seed_spread(ablation: dict[str, Run | None], folds: dict[str, list[Run]],
+                oof: dict[str, pd.DataFrame | None]) -> list[str]:
     """The same settings from two seeds: how far apart their means and folds land, the scale for
-    reading a difference between two rows."""
+    reading a difference between two rows, and what averaging the two would score."""
     rows = []
     for row, base in seed_pairs():
         runs = (ablation[base.name], ablation[row.name])
@@ -122,17 +152,21 @@ def seed_spread(ablation: dict[str, Run | None], folds: dict[str, list[Run]]) ->
         diffs = [100 * abs(best[1][n] - best[0][n]) for n in best[0]
                  if best[0][n] is not None and best[1].get(n) is not None]
         means = [100 * r.data.metrics["accuracy_mean"] for r in runs]
+        tables = [oof.get(r.info.run_id) for r in runs]
         rows.append([f"`{base.name}` / `{row.name}`", f"{means[0]:.1f} / {means[1]:.1f}",
                      f"{means[1] - means[0]:+.1f}",
                      f"{np.median(diffs):.1f} / {max(diffs):.1f}" if diffs else "–",
-                     " / ".join(last_epoch(folds[r.info.run_id]) for r in runs)])
+                     " / ".join(last_epoch(folds[r.info.run_id]) for r in runs),
+                     "–" if any(t is None for t in tables) else f"{100 * ensemble_accuracy(tables):.1f}"])
     if not rows:
         return []
     return ["", "## Seed spread", "", "Rows that repeat another from a different `train.seed`: best-epoch "
             "accuracy % of each, their difference, and the median and largest difference of one fold "
-            "between the two: a difference between two rows of this size is what a seed alone can make.", "",
+            "between the two: a difference between two rows of this size is what a seed alone can make. "
+            "Ensemble: both runs' out-of-fold probabilities averaged, each fold's best epoch "
+            "(`–`: a run's artifacts are not in the store).", "",
             *table(rows, ["rows", "accuracy %", "difference", "per fold: median / largest",
-                          "last-epoch accuracy %"])]
+                          "last-epoch accuracy %", "ensemble accuracy %"])]
 
 
 def number(run: Run, key: str, fmt: str = "{:.0f}") -> str:
@@ -161,8 +195,10 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
             *["| " + " | ".join(r) + " |" for r in rows]]
 
 
-def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[str, list[Run]]) -> str:
-    """The page; ``folds``: parent run id -> its fold runs (``fold_runs``)."""
+def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[str, list[Run]],
+           oof: dict[str, pd.DataFrame | None] | None = None) -> str:
+    """The page; ``folds``: parent run id -> its fold runs (``fold_runs``); ``oof``: run id -> its
+    out-of-fold predictions (``out_of_fold``), for the rows that repeat another from a new seed."""
     last_epochs = {run_id: last_epoch(fold_list) for run_id, fold_list in folds.items()}
     lines = ["# Results", "",
              f"Generated by `python -m pipelines.results` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
@@ -194,7 +230,7 @@ def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[st
             lines.append(f"- {what}: {100 * value:.1f}% with `{name}`, {verdict} (last epoch: "
                          f"{last_epochs[run.info.run_id]}%).")
     lines += per_fold(ablation, folds)
-    lines += seed_spread(ablation, folds)
+    lines += seed_spread(ablation, folds, oof or {})
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
               "(`python -m pipelines.ablation <row>` runs the same):", ""]
     for row in ROWS:
@@ -223,7 +259,9 @@ def main(argv: list[str] | None = None) -> Path:
     main_runs = parent_runs(client, "esc")[:10]
     shown = [r for r in ablation.values() if r] + main_runs
     folds = {r.info.run_id: fold_runs(client, r) for r in shown}
-    args.out.write_text(render(ablation, main_runs, folds))
+    paired = [ablation[row.name] for pair in seed_pairs() for row in pair]
+    oof = {r.info.run_id: out_of_fold(r) for r in paired if r}
+    args.out.write_text(render(ablation, main_runs, folds, oof))
     log.info("wrote %s", args.out)
     return args.out
 

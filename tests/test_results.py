@@ -5,15 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
+from model_repository.registry import use_experiment
 from pipelines import results
 from pipelines.ablation import EXPERIMENT, ROWS
 
 
 def log_parent(row: str, accuracy: float, std: float, split: str = "official",
-               fold_names: tuple[str, ...] = (), fold_shift: float = 0.0) -> None:
+               fold_names: tuple[str, ...] = (), fold_shift: float = 0.0, prob_a: tuple = ()) -> None:
+    """``prob_a``: with it, out-of-fold predictions of clips 1-4 (targets a a b b, folds 1 1 2 2),
+    probability of class a of each."""
     with mlflow.start_run(run_name=f"cv-{row}"):
+        if prob_a:
+            oof = pd.DataFrame({"file": ["1.wav", "2.wav", "3.wav", "4.wav"], "fold": [1, 1, 2, 2],
+                                "target": list("aabb"), "prob_a": prob_a})
+            oof["prob_b"] = 1 - oof["prob_a"]
+            shuffled = oof.sample(frac=1, random_state=len(row))  # clips in another order per run
+            mlflow.log_text(shuffled.to_csv(index=False), "cv/oof_predictions.csv")
         mlflow.set_tags({"dvc_experiment": row, "host.processor": "Test CPU", "host.cpus": "2",
                          "torch.cuda_device": "none", "host.loadavg_15min_at_end": "1.50"})
         mlflow.log_params({"data.dataset": "esc10", "data.split": split, "model.name": "resnet"})
@@ -30,12 +40,13 @@ def log_parent(row: str, accuracy: float, std: float, split: str = "official",
 
 def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment(EXPERIMENT)
+    use_experiment(EXPERIMENT)
     log_parent("esc10-resnet", 0.8, 0.05)
-    log_parent("esc10-resnet", 0.9712, 0.0123)  # the newest run of a row wins
+    # The newest run of a row wins. Out of fold it gets clip 1 right, 3 of 4 clips with the next
+    # run, and both runs' averaged probabilities clips 2-4: folds 50% and 100%, 75% in the mean.
+    log_parent("esc10-resnet", 0.9712, 0.0123, prob_a=(0.6, 0.4, 0.1, 0.55))
     log_parent("fsdd-cnn", 0.99, 0.0)
-    log_parent("esc10-resnet-seed1", 0.9512, 0.02, fold_shift=-0.03)
+    log_parent("esc10-resnet-seed1", 0.9512, 0.02, fold_shift=-0.03, prob_a=(0.3, 0.8, 0.2, 0.3))
     log_parent("fsdd-resnet-speakers", 0.9, 0.01, split="speaker", fold_names=("george", "jackson"))
     text = results.main(["--out", str(tmp_path / "results.md")]).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `esc10-resnet`"))
@@ -56,5 +67,5 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     # The recipe from two seeds: folds 1 and 2 land 2.0 and 5.0 points apart (fold 2 shifted 3).
     spread = text.split("## Seed spread")[1].split("## Commands")[0]
     assert ("| `esc10-resnet` / `esc10-resnet-seed1` | 97.1 / 95.1 | -2.0 | 3.5 / 5.0 | "
-            "87.1 ± 5.0 / 85.1 ± 5.0 |") in spread
+            "87.1 ± 5.0 / 85.1 ± 5.0 | 75.0 |") in spread
     assert "fsdd" not in spread  # its seed row has no run
