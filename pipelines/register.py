@@ -23,10 +23,10 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from model_repository.build import LOGMEL_T, PROBABILITIES
-from model_repository.registry import REPOSITORY_ARTIFACT
+from model_repository.registry import REPOSITORY_ARTIFACT, use_experiment
 from pipelines import paths
 from pipelines.params import from_dict, load_params
-from pipelines.train import MlflowConfig, start_tracking
+from pipelines.train import MlflowConfig
 from training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def main(params: dict) -> dict:
     (probs,) = ort.InferenceSession(str(classifier)).run([PROBABILITIES], {LOGMEL_T: example})
     signature = infer_signature({LOGMEL_T: example}, {PROBABILITIES: probs})
 
-    start_tracking(cfg)
+    use_experiment(cfg.experiment)
     with mlflow.start_run(run_id=trained.mlflow_run_id):
         info = mlflow.onnx.log_model(
             onnx.load(str(classifier)), name="classifier", signature=signature,

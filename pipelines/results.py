@@ -196,7 +196,7 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
 
 
 def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[str, list[Run]],
-           oof: dict[str, pd.DataFrame | None] | None = None) -> str:
+           oof: dict[str, pd.DataFrame | None]) -> str:
     """The page; ``folds``: parent run id -> its fold runs (``fold_runs``); ``oof``: run id -> its
     out-of-fold predictions (``out_of_fold``), for the rows that repeat another from a new seed."""
     last_epochs = {run_id: last_epoch(fold_list) for run_id, fold_list in folds.items()}
@@ -230,7 +230,7 @@ def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[st
             lines.append(f"- {what}: {100 * value:.1f}% with `{name}`, {verdict} (last epoch: "
                          f"{last_epochs[run.info.run_id]}%).")
     lines += per_fold(ablation, folds)
-    lines += seed_spread(ablation, folds, oof or {})
+    lines += seed_spread(ablation, folds, oof)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
               "(`python -m pipelines.ablation <row>` runs the same):", ""]
     for row in ROWS:

@@ -112,10 +112,6 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def start_tracking(cfg: MlflowConfig) -> None:
-    use_experiment(cfg.experiment)
-
-
 def fit_network(data: Data, train_idx, val_idx, model_cfg: ModelConfig, train_cfg: TrainConfig,
                 on_epoch=None):
     torch.manual_seed(train_cfg.seed)
@@ -175,7 +171,7 @@ def main(params: dict) -> dict:
                          f"(it has {sorted(present)}); use one of them, or 0 to fit on all folds")
     mfcc = None if model_cfg.is_network else mfcc_statistics(data.x.numpy(), min(20, data.x.shape[1]))
 
-    start_tracking(mlflow_cfg)
+    use_experiment(mlflow_cfg.experiment)
     wall = time.perf_counter()
     with mlflow.start_run(run_name=f"cv-{model_cfg.name}") as run:
         mlflow.set_tags(provenance_tags())
