@@ -41,6 +41,7 @@ TARGETS = {  # row -> (metric, target, what the target is)
     "fsdd-resnet-speakers-level": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
     "fsdd-resnet-speakers-cmn": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
     "fsdd-resnet-speakers-level-seed1": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
+    "fsdd-resnet-speakers-short-masks": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
 SEED = "train.seed="
 
