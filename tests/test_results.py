@@ -51,13 +51,15 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     text = results.main(["--out", str(tmp_path / "results.md")]).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `esc10-resnet`"))
     assert "| 97.1 ± 1.2 | 87.1 ± 5.0 |" in row and "| 1234 s |" in row and "| 1.50 |" in row
-    assert "ESC-10 5-fold CV from scratch >= 96%: 97.1% with `esc10-resnet`, reached (last epoch: 87.1 ± 5.0%)." in text
-    assert "FSDD official split >= 99.5%: 99.0% with `fsdd-cnn`, NOT reached (last epoch: " in text
+    # Each target's verdict from its dataset's best row.
+    assert ("ESC-10 5-fold CV from scratch >= 96%: reached. Best of 2 rows: 97.1% with `esc10-resnet` "
+            "(last epoch: 87.1 ± 5.0%).") in text
+    assert "FSDD official split >= 99.5%: NOT reached. Best of 1 row: 99.0% with `fsdd-cnn` (last epoch: " in text
+    assert "FSDD leave-one-speaker-out mean >= 97%: NOT reached. Best of 1 row: 90.0%" in text
     not_run = [r.name for r in ROWS
                if r.name not in ("esc10-resnet", "esc10-resnet-seed1", "fsdd-cnn", "fsdd-resnet-speakers")]
     assert all(f"| `{name}` |" in text for name in not_run)
     assert text.count("no finished run |") == len(not_run)
-    assert "not measured yet (`fsdd-resnet-speakers-level` has no finished run)" in text
     # Speaker folds, in fold order, named: best-epoch (last-epoch) accuracy.
     assert "| row | george | jackson |" in text
     assert "| `fsdd-resnet-speakers` | 91.0 (85.0) | 92.0 (75.0) |" in text
@@ -69,3 +71,8 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     assert ("| `esc10-resnet` / `esc10-resnet-seed1` | 97.1 / 95.1 | -2.0 | 3.5 / 5.0 | "
             "87.1 ± 5.0 / 85.1 ± 5.0 | 75.0 |") in spread
     assert "fsdd" not in spread  # its seed row has no run
+
+
+def test_targets_without_runs_say_so() -> None:
+    lines = results.targets({row.name: None for row in ROWS}, {})
+    assert lines == [f"- {what}: not measured yet (no row has a finished run)." for _, what in results.TARGETS.values()]
