@@ -84,9 +84,17 @@ def test_every_model_cross_validates_and_reports(workdir: Path, name: str) -> No
         assert "holdout" in summary
 
 
-def test_same_metrics_twice_on_cpu(workdir: Path) -> None:
-    first = without_timings(train.main(params()))
-    assert without_timings(train.main(params())) == first
+SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0}
+
+
+@pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS], ids=["recipe", "speaker-augmentations"])
+def test_same_metrics_twice_on_cpu(workdir: Path, augmentations: dict) -> None:
+    def run() -> str:
+        p = params(top_db=80.0 if augmentations else 0.0)
+        p["train"] |= augmentations
+        return without_timings(train.main(p))
+
+    assert run() == run()
 
 
 def test_fit_returns_the_best_validation_epoch() -> None:
@@ -131,3 +139,4 @@ def test_bad_folds_are_named(workdir: Path) -> None:
     p["train"] |= {"folds": [1], "holdout_fold": 9}
     with pytest.raises(ValueError, match="train.holdout_fold=9 is not a fold"):
         train.main(p)
+
