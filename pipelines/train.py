@@ -81,16 +81,25 @@ def flatten(prefix: str, mapping: dict) -> dict:
 
 
 def provenance_tags() -> dict[str, str]:
-    """Git commit (and whether the tree was dirty), upstream data hashes from dvc.lock, host."""
+    """Git commit and the files changed from it, upstream data hashes from dvc.lock, host.
+
+    CPU runs repeat their metrics bit for bit only on the same code, torch build, thread count
+    and CPU kernels (``torch.cpu_capability``: AVX2 and AVX512 kernels round differently)."""
     tags = {"host.cpus": str(os.cpu_count()), "host.platform": platform.platform(),
             "host.loadavg_1min_at_start": f"{os.getloadavg()[0]:.2f}",
             "host.processor": cpu_model(), "torch.version": torch.__version__,
+            "torch.threads": str(torch.get_num_threads()),
+            "torch.cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch.cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
     try:
         tags["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout
-        tags["git_dirty"] = str(bool(dirty.strip()))
+        status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout
+        changed = sorted(line[3:] for line in status.splitlines())
+        tags["git_dirty"] = str(bool(changed))
+        # A `dvc exp run` changes params.yaml (its -S values are logged as parameters): any other
+        # file here is code or data the commit does not hold.
+        tags["git_changed_files"] = " ".join(changed)[:1000]
     except (OSError, subprocess.CalledProcessError):
         tags["git_commit"] = "unknown"
     lock = Path("dvc.lock")

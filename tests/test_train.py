@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -140,3 +141,17 @@ def test_bad_folds_are_named(workdir: Path) -> None:
     with pytest.raises(ValueError, match="train.holdout_fold=9 is not a fold"):
         train.main(p)
 
+
+def test_provenance_names_the_files_changed_from_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    git = lambda *args: subprocess.run(["git", *args], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    git("add", "params.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "params")
+    assert train.provenance_tags()["git_changed_files"] == ""
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    (tmp_path / "augment.py").write_text("# not committed\n")
+    tags = train.provenance_tags()
+    assert tags["git_dirty"] == "True" and tags["git_changed_files"] == "augment.py params.yaml"
+    assert tags["torch.threads"] == str(torch.get_num_threads()) and tags["torch.cpu_capability"]
