@@ -10,11 +10,19 @@ commit (so rows never leak settings into each other or into the workspace), trac
     python -m pipelines.ablation --list
     python -m pipelines.ablation esc10-resnet fsdd-cnn     # run these rows
     python -m pipelines.ablation --all
+
+An exploration is a quick variant of a row: one validation fold, fewer epochs and/or extra
+settings, tracked apart (MLflow experiment ``ablation-explore``, never in docs/results.md). A
+fold of an exploration trains exactly as that fold of the full row does (same seed, same data),
+so ``--fold`` with the row's epochs repeats one fold of it:
+
+    python -m pipelines.ablation fsdd-resnet-speakers-level --fold 4 --epochs 10 -S features.f_min=100
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import shlex
@@ -27,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SHARED_DATA = Path(os.environ.get("ESC_SHARED_DATA", "../shared/data"))
 EXPERIMENT = "ablation"
+EXPLORE_EXPERIMENT = "ablation-explore"
 
 FSDD = [
     "data.dataset=fsdd", f"data.source={(SHARED_DATA / 'fsdd').resolve()}",
@@ -58,12 +67,39 @@ class Row:
     description: str
     overrides: tuple[str, ...] = ()
     fit_final: bool = False  # True: the whole recipe, CV plus the final fit, is timed
+    experiment: str = EXPERIMENT  # MLflow experiment
+
+    def settings(self) -> list[str]:
+        """``key=value`` params overrides; a later value of a key replaces an earlier one in place."""
+        merged: dict[str, str] = {}
+        for setting in [*DATASETS[self.dataset], *self.overrides,
+                        f"train.fit_final={str(self.fit_final).lower()}", f"mlflow.experiment={self.experiment}"]:
+            key, sep, _ = setting.partition("=")
+            if not sep:
+                raise ValueError(f"{self.name}: setting {setting!r} is not key=value")
+            merged[key] = setting
+        return list(merged.values())
 
     def command(self) -> list[str]:
-        settings = [*DATASETS[self.dataset], *self.overrides,
-                    f"train.fit_final={str(self.fit_final).lower()}", f"mlflow.experiment={EXPERIMENT}"]
         return ["dvc", "exp", "run", "--temp", "train", "-n", self.name,
-                *[arg for s in settings for arg in ("-S", s)]]
+                *[arg for s in self.settings() for arg in ("-S", s)]]
+
+
+def exploration(row: Row, fold: int | None = None, epochs: int | None = None,
+                settings: tuple[str, ...] = ()) -> Row:
+    """``row`` validated on ``fold`` only, for ``epochs`` (two restart cycles), with ``settings``.
+
+    Named after the row and a digest of what differs, e.g. ``fsdd-resnet-speakers-level-x1a2b3c4``.
+    """
+    extra = [f"train.folds=[{fold}]"] if fold is not None else []
+    if epochs is not None:
+        extra += [f"train.epochs={epochs}", f"train.restart_epochs={max(1, epochs // 2)}"]
+    extra += settings
+    if not extra:
+        raise ValueError("an exploration needs a fold, an epoch count or a setting")
+    digest = hashlib.sha1("\n".join(extra).encode()).hexdigest()[:8]
+    return Row(f"{row.name}-x{digest}", row.dataset, f"{row.name}, exploration: {' '.join(extra)}",
+               (*row.overrides, *extra), fit_final=False, experiment=EXPLORE_EXPERIMENT)
 
 
 ROWS = [
@@ -136,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rows", nargs="*", help="row names (see --list)")
     parser.add_argument("--all", action="store_true")
     parser.add_argument("--list", action="store_true")
+    explore = parser.add_argument_group("exploration (one row; MLflow experiment ablation-explore)")
+    explore.add_argument("--fold", type=int, help="validate on this fold only")
+    explore.add_argument("--epochs", type=int, help="train this many epochs (two restart cycles)")
+    explore.add_argument("-S", "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                         help="params override on top of the row's (repeatable)")
     args = parser.parse_args(argv)
     by_name = {row.name: row for row in ROWS}
     if args.list or not (args.rows or args.all):
@@ -145,6 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.rows) - set(by_name))
     if unknown:
         parser.error(f"unknown rows {unknown}; see --list")
+    if args.fold is not None or args.epochs is not None or args.settings:
+        if args.all or len(args.rows) != 1:
+            parser.error("an exploration (--fold, --epochs, -S) takes exactly one row")
+        if args.epochs is not None and args.epochs < 1:
+            parser.error(f"--epochs must be >= 1, got {args.epochs}")
+        if bad := [s for s in args.settings if "=" not in s]:
+            parser.error(f"-S takes key=value (e.g. -S features.f_min=100), got {bad}")
+        run_row(exploration(by_name[args.rows[0]], args.fold, args.epochs, tuple(args.settings)))
+        return 0
     for name in list(by_name) if args.all else args.rows:
         run_row(by_name[name])
     return 0

@@ -98,6 +98,18 @@ def test_same_metrics_twice_on_cpu(workdir: Path, augmentations: dict) -> None:
     assert run() == run()
 
 
+def test_a_fold_trained_alone_trains_as_in_the_whole_cross_validation(workdir: Path) -> None:
+    # What makes an exploration of one fold (pipelines/ablation.py --fold) repeat that fold of a row.
+    def fold_3(folds: list[int]) -> dict:
+        p = params()
+        p["train"] |= {"folds": folds, "fit_final": False}
+        summary = train.main(p)
+        assert set(summary["folds"]) == {str(f) for f in folds}
+        return {k: v for k, v in summary["folds"]["3"].items() if "second" not in k}
+
+    assert fold_3([3]) == fold_3([1, 2, 3, 4, 5])
+
+
 def test_fit_returns_the_best_validation_epoch() -> None:
     torch.manual_seed(0)
     x, y = torch.randn(24, N_MELS, FRAMES), torch.arange(24) % 3
