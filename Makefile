@@ -14,7 +14,7 @@ OVERRIDES := $(if $(DATASET),--set data.dataset=$(DATASET)) \
              $(if $(QUICK),--set train.epochs=$(QUICK_EPOCHS))
 PYTEST_ARGS ?=
 
-.PHONY: setup run repro serve web bench bench-client browser perf-deps test test-fast clean
+.PHONY: setup run repro serve web bench bench-train bench-client browser perf-deps test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -48,8 +48,14 @@ web: setup
 
 ## Serving benchmark (perf_analyzer vs FastAPI + eager PyTorch vs in-process onnxruntime);
 ## writes docs/benchmarks.json and docs/benchmarks.md. Needs `dvc repro export` first.
-bench: setup perf-deps
+## Runs the training benchmark first.
+bench: bench-train setup perf-deps
 	$(BIN)/python -m benchmarks.serving
+
+## Training benchmark (input resolution, stride, width: clips/s and the projected ESC-10 recipe
+## time); writes docs/training_benchmarks.json and docs/training_benchmarks.md.
+bench-train: setup
+	$(BIN)/python -m benchmarks.training
 
 ## Client shared-memory benchmark; writes build/benchmarks/client_shm.json.
 bench-client: setup
