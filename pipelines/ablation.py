@@ -172,7 +172,9 @@ ROWS = [
     # pipelines.ablation fsdd-resnet-speakers-level --fold 4 --epochs 10 -S features.f_min=100.0`):
     # 83.4% against 78.8% from 20 Hz. The whole row: 92.5% (last epoch 91.5%) against 91.1 / 91.2%
     # (88.8 / 89.1%) from two seeds of the row above; better on george, nicolas and yweweler than
-    # both seeds, mixed on the others.
+    # both seeds, mixed on the others. From seed 1 on those three (`python -m pipelines.ablation
+    # fsdd-resnet-speakers-fmin100 -S train.seed=1 -S 'train.folds=[1,4,6]'`): 89.6 / 88.2 / 88.0%
+    # against 89.2 / 82.2 / 89.4% for fsdd-resnet-speakers-level-seed1: only nicolas' gain holds.
     Row("fsdd-resnet-speakers-fmin100", "fsdd-speakers",
         "fsdd-resnet-speakers-level with mel bands from 100 Hz instead of 20 Hz",
         (*SPEAKER_LEVEL, "features.f_min=100.0")),
