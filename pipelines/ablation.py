@@ -178,6 +178,9 @@ ROWS = [
     Row("fsdd-resnet-speakers-fmin100", "fsdd-speakers",
         "fsdd-resnet-speakers-level with mel bands from 100 Hz instead of 20 Hz",
         (*SPEAKER_LEVEL, "features.f_min=100.0")),
+    Row("fsdd-resnet-speakers-fmin100-seed1", "fsdd-speakers",
+        "fsdd-resnet-speakers-fmin100 from seed 1 instead of 0 (seed-to-seed spread)",
+        (*SPEAKER_LEVEL, "features.f_min=100.0", "train.seed=1")),
 ]
 
 
