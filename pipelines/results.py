@@ -34,6 +34,7 @@ TARGETS = {  # ablation dataset (Row.dataset) -> (accuracy target, what the targ
     "fsdd-speakers": (0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
 SEED = "train.seed="
+RECIPE_BUDGET_SECONDS = 3600.0
 
 
 def parent_runs(client: MlflowClient, experiment: str) -> list[Run]:
@@ -107,6 +108,25 @@ def targets(ablation: dict[str, Run | None], last_epochs: dict[str, str]) -> lis
         lines.append(f"- {what}: {'reached' if value >= target else 'NOT reached'}. Best of {len(runs)} "
                      f"row{'s' * (len(runs) > 1)}: {100 * value:.1f}% with `{name}` (last epoch: "
                      f"{last_epochs[best.info.run_id]}%).")
+    return lines
+
+
+def recipe_time(ablation: dict[str, Run | None]) -> list[str]:
+    """The 60-minute target from the ESC-10 rows that time the whole recipe (CV and final fit)."""
+    what = "The full ESC-10 recipe (5-fold CV and the final fit) within 60 minutes"
+    timed = [(row.name, run) for row in ROWS if row.dataset == "esc10" and row.fit_final
+             and (run := ablation[row.name]) is not None and "total_wall_seconds" in run.data.metrics]
+    if not timed:
+        return [f"- {what}: not measured yet (no row with the final fit has a finished run)."]
+    lines = []
+    for name, run in timed:
+        seconds = run.data.metrics["total_wall_seconds"]
+        tags = run.data.tags
+        lines.append(
+            f"- {what}: {'reached' if seconds <= RECIPE_BUDGET_SECONDS else 'NOT reached'}. `{name}` took "
+            f"{seconds / 60:.1f} min on {tags.get('host.cpus', '?')} CPUs (GPU: {tags.get('torch.cuda_device', '?')}; "
+            f"15-minute load at the end: {tags.get('host.loadavg_15min_at_end', '–')}). Other input resolutions, "
+            "strides and widths, timed and projected: `docs/training_benchmarks.md` (`make bench-train`).")
     return lines
 
 
@@ -230,6 +250,7 @@ def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[st
     lines += ["", "Machines: " + "; ".join(f"{p}, {c} CPUs, GPU: {g}" for p, c, g in sorted(hosts))
               if hosts else "", "", "## Targets", ""]
     lines += targets(ablation, last_epochs)
+    lines += recipe_time(ablation)
     lines += per_fold(ablation, folds)
     lines += seed_spread(ablation, folds, oof)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
