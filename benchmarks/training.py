@@ -139,7 +139,7 @@ def machine() -> dict:
 
 
 def run(params: dict, variants: list[Variant], rounds: int, clips: int, epochs: int, dataset_clips: int,
-        folds: int, device: str) -> dict:
+        folds: int, device: str, command: str) -> dict:
     recipes = {v.name: Recipe.from_params(params, v, device) for v in variants}
     samples: dict[str, list[dict]] = {name: [] for name in recipes}
     start = time.perf_counter()
@@ -165,7 +165,7 @@ def run(params: dict, variants: list[Variant], rounds: int, clips: int, epochs: 
             "within_budget": timing["total_seconds"] <= BUDGET_SECONDS,
         })
     return {
-        "command": shlex.join(["python", "-m", "benchmarks.training", *sys.argv[1:]]),
+        "command": command,
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "machine": machine(),
         "settings": {"rounds": rounds, "clips": clips, "epochs": epochs, "dataset_clips": dataset_clips,
                      "folds": folds, "recipe_epochs": recipes[variants[0].name].train.epochs,
@@ -228,8 +228,9 @@ def main(argv: list[str] | None = None) -> dict:
         if unknown:
             parser.error(f"unknown variants {unknown}; choose from {[v.name for v in VARIANTS]}")
         variants = [v for v in VARIANTS if v.name in args.variants]
+    command = shlex.join(["python", "-m", "benchmarks.training", *(sys.argv[1:] if argv is None else argv)])
     report = run(load_params(args.params), variants, args.rounds, args.clips, args.epochs,
-                 args.dataset_clips, args.folds, args.device)
+                 args.dataset_clips, args.folds, args.device, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))

@@ -70,6 +70,7 @@ def test_a_tiny_run_reports_every_variant_with_its_input_and_size(tmp_path, monk
         assert row["projected_total_seconds"] == pytest.approx(expected["total_seconds"], rel=0.01)
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     table = out.with_suffix(".md").read_text()
+    assert report["command"].startswith("python -m benchmarks.training --params ")
     assert report["command"] in table and all(f"| {name} |" in table for name in variants)
 
 
