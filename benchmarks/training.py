@@ -27,45 +27,52 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
+from pipelines.ablation import CNN, CRNN, HALF_WIDTH, RECIPE_BUDGET_SECONDS
 from pipelines.params import from_dict, load_params
+from pipelines.train import cpu_model
 from training.features import LogMel, LogMelConfig
 from training.loop import TrainConfig, fit, predict_proba
 from training.models import ModelConfig, build_model
 
 log = logging.getLogger("benchmarks.training")
 
-BUDGET_SECONDS = 3600.0
 N_CLASSES = 10
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
-    model: dict = field(default_factory=dict)  # ModelConfig overrides
-    features: dict = field(default_factory=dict)  # LogMelConfig overrides
-    train: dict = field(default_factory=dict)  # TrainConfig overrides
+    settings: tuple[str, ...] = ()  # params overrides, ``section.key=value`` as in pipelines/ablation.py
+
+    def overrides(self) -> dict[str, dict]:
+        """``{section: {key: value}}``, values parsed as YAML (as ``dvc exp run -S`` does)."""
+        out: dict[str, dict] = {}
+        for setting in self.settings:
+            path, _, value = setting.partition("=")
+            section, _, key = path.partition(".")
+            out.setdefault(section, {})[key] = yaml.safe_load(value)
+        return out
 
 
 VARIANTS = [
     Variant("recipe"),
-    Variant("stem stride 1", model={"stem_stride": 1}),
-    Variant("128 mel bands", features={"n_mels": 128}),
-    Variant("hop 256 (twice the frames)", features={"hop_length": 256}),
-    Variant("half width", model={"stem_channels": 16, "widths": (16, 32, 64, 128)}),
-    Variant("double width", model={"stem_channels": 64, "widths": (64, 128, 256, 512)}),
-    Variant("2 blocks per stage", model={"blocks_per_stage": 2}),
-    Variant("128 mel bands, half width", model={"stem_channels": 16, "widths": (16, 32, 64, 128)},
-            features={"n_mels": 128}),
-    # The zoo's other networks as the ablation runs them (pipelines/ablation.py).
-    Variant("cnn (64-512, FC 1024)", model={"name": "cnn", "widths": (64, 128, 256, 512), "hidden": 1024,
-                                             "dropout": 0.5}),
-    Variant("crnn (32-128, GRU 128)", model={"name": "crnn", "widths": (32, 64, 128), "hidden": 128}),
+    Variant("stem stride 1", ("model.stem_stride=1",)),
+    Variant("128 mel bands", ("features.n_mels=128",)),
+    Variant("hop 256 (twice the frames)", ("features.hop_length=256",)),
+    Variant("half width", tuple(HALF_WIDTH)),
+    Variant("double width", ("model.stem_channels=64", "model.widths=[64,128,256,512]")),
+    Variant("2 blocks per stage", ("model.blocks_per_stage=2",)),
+    Variant("128 mel bands, half width", (*HALF_WIDTH, "features.n_mels=128")),
+    # The zoo's other networks as the ablation runs them.
+    Variant("cnn (64-512, FC 1024)", tuple(CNN)),
+    Variant("crnn (32-128, GRU 128)", tuple(CRNN)),
 ]
 
 
@@ -80,12 +87,14 @@ class Recipe:
 
     @classmethod
     def from_params(cls, params: dict, variant: Variant, device: str) -> Recipe:
-        features = {**params["features"], "sample_rate": params["data"]["sample_rate"], **variant.features}
+        changes = variant.overrides()
+        data = {**params["data"], **changes.get("data", {})}
+        features = {**params["features"], "sample_rate": data["sample_rate"], **changes.get("features", {})}
         return cls(
-            model=from_dict(ModelConfig, {**params["model"], **variant.model}),
+            model=from_dict(ModelConfig, {**params["model"], **changes.get("model", {})}),
             features=from_dict(LogMelConfig, features),
-            train=replace(from_dict(TrainConfig, {**params["train"], **variant.train}), device=device),
-            clip_samples=round(params["data"]["sample_rate"] * params["data"]["clip_seconds"]),
+            train=replace(from_dict(TrainConfig, {**params["train"], **changes.get("train", {})}), device=device),
+            clip_samples=round(data["sample_rate"] * data["clip_seconds"]),
         )
 
 
@@ -107,9 +116,7 @@ def measure(recipe: Recipe, clips: int, epochs: int) -> dict:
     device = recipe.train.torch_device()
     predict_proba(model, x.to(device))  # warm-up
     start = time.perf_counter()
-    predict_proba(model, x.to(device))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    predict_proba(model, x.to(device))  # returns on the CPU: waits for the device
     infer_seconds = time.perf_counter() - start
     return {"train_clips_per_s": result.samples_seen / result.train_seconds,
             "infer_clips_per_s": clips / infer_seconds}
@@ -130,11 +137,8 @@ def parameters(cfg: ModelConfig, n_mels: int) -> int:
 
 
 def machine() -> dict:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                 if line.startswith("model name")), platform.processor())
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return {"cpu": name, "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "python": platform.python_version()}
 
 
@@ -155,14 +159,15 @@ def run(params: dict, variants: list[Variant], rounds: int, clips: int, epochs: 
         infer = float(np.median([s["infer_clips_per_s"] for s in samples[variant.name]]))
         timing = project(train, infer, recipe.train.epochs, dataset_clips, folds)
         rows.append({
-            "variant": variant.name, "changes": {**variant.model, **variant.features, **variant.train},
+            "variant": variant.name,
+            "changes": {key: value for section in variant.overrides().values() for key, value in section.items()},
             "input": [recipe.features.n_mels, recipe.features.n_frames(recipe.clip_samples)],
             "parameters": parameters(recipe.model, recipe.features.n_mels),
             "train_clips_per_s": round(train, 1), "infer_clips_per_s": round(infer, 1),
             "train_clips_per_s_all": [round(s["train_clips_per_s"], 1) for s in samples[variant.name]],
             "projected_cv_seconds": round(timing["cv_seconds"]),
             "projected_total_seconds": round(timing["total_seconds"]),
-            "within_budget": timing["total_seconds"] <= BUDGET_SECONDS,
+            "within_budget": timing["total_seconds"] <= RECIPE_BUDGET_SECONDS,
         })
     return {
         "command": command,
@@ -192,7 +197,8 @@ def markdown(report: dict) -> str:
         f"Medians of {s['rounds']} rounds in which the variants take turns. Projected: the whole "
         f"ESC-10 recipe from these rates ({s['dataset_clips']} clips, {s['folds']}-fold CV of "
         f"{s['recipe_epochs']} epochs with a validation pass each, then the final fit), against the "
-        f"{BUDGET_SECONDS / 60:.0f}-minute budget. Accuracy of the variants that were trained: docs/results.md.", "",
+        f"{RECIPE_BUDGET_SECONDS / 60:.0f}-minute budget. Accuracy of the variants that were trained: "
+        "docs/results.md.", "",
         "| variant | input (mels x frames) | parameters | train clips/s | infer clips/s "
         "| train clips/s per round | projected CV | projected total | within 60 min |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SHARED_DATA = Path(os.environ.get("ESC_SHARED_DATA", "../shared/data"))
 EXPERIMENT = "ablation"
 EXPLORE_EXPERIMENT = "ablation-explore"
+RECIPE_BUDGET_SECONDS = 3600.0  # the whole ESC-10 recipe (CV and final fit) on 2 CPU cores
 
 FSDD = [
     "data.dataset=fsdd", f"data.source={(SHARED_DATA / 'fsdd').resolve()}",

@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from model_repository.registry import set_tracking_uri
-from pipelines.ablation import EXPERIMENT, ROWS, Row
+from pipelines.ablation import EXPERIMENT, RECIPE_BUDGET_SECONDS, ROWS, Row
 
 log = logging.getLogger(__name__)
 OUT = Path("docs/results.md")
@@ -34,7 +34,6 @@ TARGETS = {  # ablation dataset (Row.dataset) -> (accuracy target, what the targ
     "fsdd-speakers": (0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
 SEED = "train.seed="
-RECIPE_BUDGET_SECONDS = 3600.0
 
 
 def parent_runs(client: MlflowClient, experiment: str) -> list[Run]:
