@@ -131,7 +131,7 @@ ROWS = [
     Row("esc10-cnn-seed1", "esc10", "esc10-cnn from seed 1 instead of 0 (seed-to-seed spread)",
         (*CNN, *NO_AUGMENTATION, "train.seed=1")),
     # Input resolution and width chosen by measurement (docs/training_benchmarks.md): half the
-    # recipe's widths trains 3.4 times as fast; 128 mel bands at half width still 1.4 times as fast
+    # recipe's widths trains 3.6 times as fast; 128 mel bands at half width still 1.5 times as fast
     # as the recipe, where 128 bands at full width (or hop 256, or stem stride 1) exceed 60 minutes.
     # Half width: 89.0% (last epoch 86.8%) in 11 min of CV against 90.5 / 89.5% from two seeds of
     # the recipe in 29 / 38 min, within their spread; 128 bands at half width: 88.2% (87.0%), no
