@@ -77,6 +77,7 @@ from model_repository.server import Ports, TritonServer
 from pipelines import paths
 from pipelines.export import logmel_tables, parity_waveforms
 from pipelines.params import from_dict, load_params
+from pipelines.train import cpu_model
 from training.checkpoint import TrainedModel, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -592,10 +593,8 @@ def tune(model: ExportedModel, base: ServingConfig, binary: Path, env: dict, dat
 
 
 def machine() -> dict:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     return {
-        "cpu": model.group(1) if model else platform.processor(), "cores": os.cpu_count(),
+        "cpu": cpu_model(), "cores": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "platform": platform.platform(),
         "python": platform.python_version(), "onnxruntime": ort.__version__, "torch": torch.__version__,
         "numpy": np.__version__, "tritonserver": "2.51.0 (nvidia-pytriton 0.7.0)",

@@ -78,7 +78,7 @@ class Row:
                         f"train.fit_final={str(self.fit_final).lower()}", f"mlflow.experiment={self.experiment}"]:
             key, sep, _ = setting.partition("=")
             if not sep:
-                raise ValueError(f"{self.name}: setting {setting!r} is not key=value")
+                raise ValueError(f"{self.name}: setting {setting!r} is not key=value (e.g. features.f_min=100)")
             merged[key] = setting
         return list(merged.values())
 
@@ -233,9 +233,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("an exploration (--fold, --epochs, -S) takes exactly one row")
         if args.epochs is not None and args.epochs < 1:
             parser.error(f"--epochs must be >= 1, got {args.epochs}")
-        if bad := [s for s in args.settings if "=" not in s]:
-            parser.error(f"-S takes key=value (e.g. -S features.f_min=100), got {bad}")
-        run_row(exploration(by_name[args.rows[0]], args.fold, args.epochs, tuple(args.settings)))
+        row = exploration(by_name[args.rows[0]], args.fold, args.epochs, tuple(args.settings))
+        try:
+            row.settings()
+        except ValueError as e:
+            parser.error(f"-S: {e}")
+        run_row(row)
         return 0
     for name in list(by_name) if args.all else args.rows:
         run_row(by_name[name])

@@ -42,7 +42,7 @@ def test_bad_explorations_are_refused(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(ValueError, match="needs a fold, an epoch count or a setting"):
         exploration(BY_NAME["esc10-resnet"])
     for argv, message in ((["esc10-resnet", "esc10-cnn", "--fold", "1"], "exactly one row"),
-                          (["esc10-resnet", "-S", "features.f_min"], "-S takes key=value"),
+                          (["esc10-resnet", "-S", "features.f_min"], "'features.f_min' is not key=value"),
                           (["esc10-resnet", "--epochs", "0"], "--epochs must be >= 1")):
         with pytest.raises(SystemExit) as exit_info:
             ablation.main(argv)
