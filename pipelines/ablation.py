@@ -135,6 +135,10 @@ ROWS = [
         (*CNN, "train.time_mask=0.0", "train.freq_mask=0.0")),
     Row("esc10-cnn-specaugment", "esc10", "CNN + SpecAugment masks only (no Mixup)",
         (*CNN, "train.mixup_alpha=0.0")),
+    # Deformations of the sound instead of masks and mixtures (Salamon & Bello, 2017: pitch shift,
+    # time stretch, level), in the feature domain (training/augment.py), on the best row's CNN.
+    Row("esc10-cnn-deform", "esc10", "CNN + pitch-like mel warp (10%), time stretch (20%), level (+-6 dB)",
+        (*CNN, *NO_AUGMENTATION, "train.freq_warp=0.1", "train.time_stretch=0.2", "train.gain_db=6.0")),
     # Input resolution and width chosen by measurement (docs/training_benchmarks.md): half the
     # recipe's widths trains 3.6 times as fast; 128 mel bands at half width still 1.5 times as fast
     # as the recipe, where 128 bands at full width (or hop 256, or stem stride 1) exceed 60 minutes.
