@@ -207,7 +207,7 @@ ROWS = [
         "fsdd-resnet-speakers-fmin100 from seed 1 instead of 0 (seed-to-seed spread)",
         (*SPEAKER_LEVEL, "features.f_min=100.0", "train.seed=1")),
     # Mixup in the log-mel domain overlays two words, blurring the short consonants most errors hinge
-    # on; on ESC-10 the CNN and the ResNet score higher without it. The best speaker row without it.
+    # on; on ESC-10 the CNN scores higher without it. The best speaker row without it.
     # 91.7% (last epoch 89.8%) against 92.5 / 92.3% (91.5 / 90.3%) from two seeds with it: for
     # unseen speakers Mixup does not cost the points it costs on ESC-10, if anything it helps.
     Row("fsdd-resnet-speakers-fmin100-no-mixup", "fsdd-speakers",
