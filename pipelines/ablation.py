@@ -4,8 +4,8 @@ Each row is ``dvc exp run --temp train -n <row> -S key=value ...``: a DVC experi
 the committed ``params.yaml`` plus the row's overrides, run in a temporary copy of the last
 commit (so rows never leak settings into each other or into the workspace), tracked by DVC
 (``dvc exp show``) and by MLflow (experiment ``ablation``, parent run tagged
-``dvc_experiment=<row>``). ``docs/results.md`` is then written from the tracked metrics by
-``python -m pipelines.results``.
+``dvc_experiment=<row>``). ``python -m pipelines.results`` then records each row's run in
+``docs/ablation/`` and writes ``docs/results.md`` from the records.
 
     python -m pipelines.ablation --list
     python -m pipelines.ablation esc10-resnet fsdd-cnn     # run these rows

@@ -1,18 +1,27 @@
-"""Write ``docs/results.md`` from the metrics tracked in MLflow (nothing typed by hand).
+"""Write ``docs/results.md`` from the ablation's run records (nothing typed by hand).
 
-For each ablation row (``pipelines/ablation.py``) the newest finished parent run tagged with the
-row's DVC experiment name supplies the numbers; rows never run are listed as such, with their
-command. The runs of the main pipeline (MLflow experiment ``esc``) follow, newest first.
+Two steps, both run by ``python -m pipelines.results``:
 
-    python -m pipelines.results            # writes docs/results.md
+1. Record: for each ablation row (``pipelines/ablation.py``), the newest finished MLflow parent run
+   tagged with the row's DVC experiment name is written to ``docs/ablation/<row>.json`` (its
+   parameters, summary metrics and provenance tags; each fold's metrics and validation accuracy
+   by epoch) and ``docs/ablation/<row>.oof.csv.gz`` (its out-of-fold predictions). A record whose
+   row has no run in this store (a fresh checkout, another machine) is kept as it is: committed,
+   the records are the durable copy of what a store held.
+2. Render the page from the records: the table, each target's verdict, per-speaker folds, seed
+   spread and out-of-fold ensembles, and the command that reproduces each row.
+
+    python -m pipelines.results            # updates docs/ablation/, writes docs/results.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import tempfile
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,12 +37,75 @@ from pipelines.ablation import EXPERIMENT, RECIPE_BUDGET_SECONDS, ROWS, Row
 
 log = logging.getLogger(__name__)
 OUT = Path("docs/results.md")
+RECORDS = Path("docs/ablation")
 TARGETS = {  # ablation dataset (Row.dataset) -> (accuracy target, what the target is)
     "esc10": (0.96, "ESC-10 5-fold CV from scratch >= 96%"),
     "fsdd": (0.995, "FSDD official split >= 99.5%"),
     "fsdd-speakers": (0.97, "FSDD leave-one-speaker-out mean >= 97%"),
 }
 SEED = "train.seed="
+FROM_MLFLOW = "mlflow"
+
+
+@dataclass
+class Record:
+    """One ablation row's finished run.
+
+    ``metrics``: the parent run's (``accuracy_mean``, ``cv_wall_seconds``, ...) plus
+    ``last_epoch_accuracy_mean`` / ``_std`` over the folds' last-epoch validation accuracy.
+    ``folds``: one dict per validation fold, in fold order: ``fold``, ``fold_name`` where the
+    split names it, ``metrics`` (``best_accuracy``: the chosen epoch's; ``val_accuracy``: the
+    last epoch's) and ``val_accuracy`` by epoch. ``source``: ``mlflow`` for a record written from
+    the tracking store, else where the numbers came from.
+    """
+
+    row: str
+    run_id: str
+    start_time: str | None  # the run's start, ISO 8601 UTC
+    source: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    folds: list[dict] = field(default_factory=list)
+
+    def path(self, records: Path) -> Path:
+        return records / f"{self.row}.json"
+
+    def oof_path(self, records: Path) -> Path:
+        return records / f"{self.row}.oof.csv.gz"
+
+    def pct(self, key: str) -> str:
+        m = self.metrics
+        if f"{key}_mean" not in m:
+            return "–"
+        return f"{100 * m[f'{key}_mean']:.1f} ± {100 * m[f'{key}_std']:.1f}"
+
+    def number(self, key: str, fmt: str = "{:.0f}") -> str:
+        return fmt.format(self.metrics[key]) if key in self.metrics else "–"
+
+    def best_by_fold(self) -> dict[int, float]:
+        return {f["fold"]: f["metrics"]["best_accuracy"] for f in self.folds if "best_accuracy" in f["metrics"]}
+
+
+def load_records(records: Path) -> dict[str, Record]:
+    return {p.stem: Record(**json.loads(p.read_text())) for p in sorted(records.glob("*.json"))}
+
+
+def write_record(record: Record, records: Path, oof: pd.DataFrame | None) -> None:
+    records.mkdir(parents=True, exist_ok=True)
+    record.path(records).write_text(json.dumps(asdict(record), indent=1, sort_keys=True) + "\n")
+    if oof is not None:  # mtime 0: the same predictions give the same bytes
+        oof.to_csv(record.oof_path(records), index=False, float_format="%.6g",
+                   compression={"method": "gzip", "mtime": 0})
+    else:
+        record.oof_path(records).unlink(missing_ok=True)
+
+
+def out_of_fold(record: Record, records: Path) -> pd.DataFrame | None:
+    """The record's out-of-fold predictions (a clip a row: file, fold, target, ``prob_<label>``),
+    None where it has none."""
+    path = record.oof_path(records)
+    return pd.read_csv(path) if path.is_file() else None
 
 
 def parent_runs(client: MlflowClient, experiment: str) -> list[Run]:
@@ -46,42 +118,70 @@ def parent_runs(client: MlflowClient, experiment: str) -> list[Run]:
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags and "data.dataset" in r.data.params]
 
 
-def pct(run: Run, key: str) -> str:
-    m = run.data.metrics
-    if f"{key}_mean" not in m:
-        return "–"
-    return f"{100 * m[f'{key}_mean']:.1f} ± {100 * m[f'{key}_std']:.1f}"
-
-
 def fold_runs(client: MlflowClient, run: Run) -> list[Run]:
     """The nested run of each validation fold, in fold order."""
     folds = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     return sorted(folds, key=lambda f: int(f.data.params.get("fold", 0)))
 
 
-def last_epoch(folds: list[Run]) -> str:
-    """Mean ± std over the fold runs of the validation accuracy at the last epoch: no epoch chosen
-    on the validation fold (the best-epoch accuracy is optimistic by that choice)."""
-    last = [f.data.metrics["val_accuracy"] for f in folds if "val_accuracy" in f.data.metrics]
-    return f"{100 * np.mean(last):.1f} ± {100 * np.std(last):.1f}" if last else "–"
+def tracked_out_of_fold(run: Run) -> pd.DataFrame | None:
+    """The run's ``cv/oof_predictions.csv``, None where its artifacts are not in the store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=tmp,
+                                                       artifact_path="cv/oof_predictions.csv")
+        except (MlflowException, OSError):
+            return None
+        return pd.read_csv(path)
 
 
-def per_fold(ablation: dict[str, Run | None], folds: dict[str, list[Run]]) -> list[str]:
+def record_from_run(client: MlflowClient, row: str, run: Run) -> Record:
+    folds = []
+    for f in fold_runs(client, run):
+        history = sorted(client.get_metric_history(f.info.run_id, "val_accuracy"), key=lambda m: m.step)
+        folds.append({"fold": int(f.data.params["fold"]), "metrics": dict(f.data.metrics),
+                      "val_accuracy": [m.value for m in history]}
+                     | ({"fold_name": f.data.params["fold_name"]} if "fold_name" in f.data.params else {}))
+    metrics = dict(run.data.metrics)
+    last = [f["metrics"]["val_accuracy"] for f in folds if "val_accuracy" in f["metrics"]]
+    if last:  # no epoch chosen on the validation fold
+        metrics |= {"last_epoch_accuracy_mean": float(np.mean(last)), "last_epoch_accuracy_std": float(np.std(last))}
+    start = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc)
+    return Record(row=row, run_id=run.info.run_id, start_time=start.isoformat(timespec="seconds"),
+                  source=FROM_MLFLOW, params=dict(run.data.params), metrics=metrics,
+                  tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}, folds=folds)
+
+
+def update_records(client: MlflowClient, records: Path) -> list[str]:
+    """Write the record of each row whose newest finished run in the store is not yet recorded;
+    returns those rows."""
+    runs = parent_runs(client, EXPERIMENT)
+    known = load_records(records)
+    updated = []
+    for row in ROWS:
+        run = next((r for r in runs if r.data.tags.get("dvc_experiment") == row.name), None)
+        if run is None or (row.name in known and known[row.name].run_id == run.info.run_id):
+            continue
+        write_record(record_from_run(client, row.name, run), records, tracked_out_of_fold(run))
+        updated.append(row.name)
+    return updated
+
+
+def per_fold(recorded: dict[str, Record | None]) -> list[str]:
     """Rows validated on more than one named fold (FSDD: the left-out speaker): each fold's
     best-epoch accuracy, its last-epoch accuracy in brackets."""
     rows, names = [], {}
     for row in ROWS:
-        run = ablation[row.name]
-        fold_list = folds.get(run.info.run_id, []) if run else []
-        if run is None or run.data.params.get("data.split") != "speaker" or len(fold_list) < 2:
+        rec = recorded[row.name]
+        if rec is None or rec.params.get("data.split") != "speaker" or len(rec.folds) < 2:
             continue
         cells = {}
-        for f in fold_list:
-            n = int(f.data.params["fold"])
-            names[n] = f.data.params.get("fold_name", names.get(n, f"fold {n}"))
-            best, last = f.data.metrics.get("best_accuracy"), f.data.metrics.get("val_accuracy")
-            cells[n] = ("–" if best is None else f"{100 * best:.1f}") + (
-                "" if last is None else f" ({100 * last:.1f})")
+        for f in rec.folds:
+            n = f["fold"]
+            names[n] = f.get("fold_name", names.get(n, f"fold {n}"))
+            best, last = f["metrics"].get("best_accuracy"), f["metrics"].get("val_accuracy")
+            cells[n] = (("–" if best is None else f"{100 * best:.1f}")
+                        + ("" if last is None else f" ({100 * last:.1f})"))
         rows.append((row.name, cells))
     if not rows:
         return []
@@ -92,35 +192,35 @@ def per_fold(ablation: dict[str, Run | None], folds: dict[str, list[Run]]) -> li
                    ["row", *[names[n] for n in order]])]
 
 
-def targets(ablation: dict[str, Run | None], last_epochs: dict[str, str]) -> list[str]:
+def targets(recorded: dict[str, Record | None]) -> list[str]:
     """Each target's verdict from the best of its dataset's rows (a choice made on the validation
     folds too, so optimistic by it)."""
     lines = []
     for dataset, (target, what) in TARGETS.items():
-        runs = [(row.name, run) for row in ROWS if row.dataset == dataset
-                and (run := ablation[row.name]) is not None and "accuracy_mean" in run.data.metrics]
-        if not runs:
+        recs = [(row.name, rec) for row in ROWS if row.dataset == dataset
+                and (rec := recorded[row.name]) is not None and "accuracy_mean" in rec.metrics]
+        if not recs:
             lines.append(f"- {what}: not measured yet (no row has a finished run).")
             continue
-        name, best = max(runs, key=lambda r: r[1].data.metrics["accuracy_mean"])
-        value = best.data.metrics["accuracy_mean"]
-        lines.append(f"- {what}: {'reached' if value >= target else 'NOT reached'}. Best of {len(runs)} "
-                     f"row{'s' * (len(runs) > 1)}: {100 * value:.1f}% with `{name}` (last epoch: "
-                     f"{last_epochs[best.info.run_id]}%).")
+        name, best = max(recs, key=lambda r: r[1].metrics["accuracy_mean"])
+        value = best.metrics["accuracy_mean"]
+        lines.append(f"- {what}: {'reached' if value >= target else 'NOT reached'}. Best of {len(recs)} "
+                     f"row{'s' * (len(recs) > 1)}: {100 * value:.1f}% with `{name}` (last epoch: "
+                     f"{best.pct('last_epoch_accuracy')}%).")
     return lines
 
 
-def recipe_time(ablation: dict[str, Run | None]) -> list[str]:
+def recipe_time(recorded: dict[str, Record | None]) -> list[str]:
     """The 60-minute target from the ESC-10 rows that time the whole recipe (CV and final fit)."""
     what = "The full ESC-10 recipe (5-fold CV and the final fit) within 60 minutes"
-    timed = [(row.name, run) for row in ROWS if row.dataset == "esc10" and row.fit_final
-             and (run := ablation[row.name]) is not None and "total_wall_seconds" in run.data.metrics]
+    timed = [(row.name, rec) for row in ROWS if row.dataset == "esc10" and row.fit_final
+             and (rec := recorded[row.name]) is not None and "total_wall_seconds" in rec.metrics]
     if not timed:
         return [f"- {what}: not measured yet (no row with the final fit has a finished run)."]
     lines = []
-    for name, run in timed:
-        seconds = run.data.metrics["total_wall_seconds"]
-        tags = run.data.tags
+    for name, rec in timed:
+        seconds = rec.metrics["total_wall_seconds"]
+        tags = rec.tags
         lines.append(
             f"- {what}: {'reached' if seconds <= RECIPE_BUDGET_SECONDS else 'NOT reached'}. `{name}` took "
             f"{seconds / 60:.1f} min on {tags.get('host.cpus', '?')} CPUs (GPU: {tags.get('torch.cuda_device', '?')}; "
@@ -141,18 +241,6 @@ def seed_pairs() -> list[tuple[Row, Row]]:
     return [(row, unseeded[settings(row)]) for row in ROWS if seeded(row) and settings(row) in unseeded]
 
 
-def out_of_fold(run: Run) -> pd.DataFrame | None:
-    """The run's ``cv/oof_predictions.csv`` (a clip a row: file, fold, target, ``prob_<label>``),
-    None where its artifacts are not in the store."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=tmp,
-                                                       artifact_path="cv/oof_predictions.csv")
-        except (MlflowException, OSError):
-            return None
-        return pd.read_csv(path)
-
-
 def ensemble_accuracy(tables: list[pd.DataFrame]) -> float:
     """Mean over folds of the accuracy of the runs' averaged probabilities (the same clips)."""
     tables = [t.sort_values("file").reset_index(drop=True) for t in tables]
@@ -166,25 +254,22 @@ def ensemble_accuracy(tables: list[pd.DataFrame]) -> float:
     return float(correct.groupby(first["fold"].to_numpy()).mean().mean())
 
 
-def seed_spread(ablation: dict[str, Run | None], folds: dict[str, list[Run]],
-                oof: dict[str, pd.DataFrame | None]) -> list[str]:
+def seed_spread(recorded: dict[str, Record | None], records: Path) -> list[str]:
     """The same settings from two seeds: how far apart their means and folds land, the scale for
     reading a difference between two rows, and what averaging the two would score."""
     rows = []
     for row, base in seed_pairs():
-        runs = (ablation[base.name], ablation[row.name])
-        if None in runs:
+        recs = (recorded[base.name], recorded[row.name])
+        if None in recs:
             continue
-        best = [{f.data.params["fold"]: f.data.metrics.get("best_accuracy") for f in folds[r.info.run_id]}
-                for r in runs]
-        diffs = [100 * abs(best[1][n] - best[0][n]) for n in best[0]
-                 if best[0][n] is not None and best[1].get(n) is not None]
-        means = [100 * r.data.metrics["accuracy_mean"] for r in runs]
-        tables = [oof.get(r.info.run_id) for r in runs]
+        best = [r.best_by_fold() for r in recs]
+        diffs = [100 * abs(best[1][n] - best[0][n]) for n in best[0] if n in best[1]]
+        means = [100 * r.metrics["accuracy_mean"] for r in recs]
+        tables = [out_of_fold(r, records) for r in recs]
         rows.append([f"`{base.name}` / `{row.name}`", f"{means[0]:.1f} / {means[1]:.1f}",
                      f"{means[1] - means[0]:+.1f}",
                      f"{np.median(diffs):.1f} / {max(diffs):.1f}" if diffs else "–",
-                     " / ".join(last_epoch(folds[r.info.run_id]) for r in runs),
+                     " / ".join(r.pct("last_epoch_accuracy") for r in recs),
                      "–" if any(t is None for t in tables) else f"{100 * ensemble_accuracy(tables):.1f}"])
     if not rows:
         return []
@@ -192,25 +277,20 @@ def seed_spread(ablation: dict[str, Run | None], folds: dict[str, list[Run]],
             "accuracy % of each, their difference, and the median and largest difference of one fold "
             "between the two: a difference between two rows of this size is what a seed alone can make. "
             "Ensemble: both runs' out-of-fold probabilities averaged, each fold's best epoch "
-            "(`–`: a run's artifacts are not in the store).", "",
+            "(`–`: a record without fold accuracies or out-of-fold predictions).", "",
             *table(rows, ["rows", "accuracy %", "difference", "per fold: median / largest",
                           "last-epoch accuracy %", "ensemble accuracy %"])]
 
 
-def number(run: Run, key: str, fmt: str = "{:.0f}") -> str:
-    return fmt.format(run.data.metrics[key]) if key in run.data.metrics else "–"
-
-
-def run_cells(run: Run, last_epochs: dict[str, str]) -> list[str]:
-    p = run.data.params
+def record_cells(rec: Record) -> list[str]:
+    p = rec.params
     return [
-        f"{p['data.dataset']} ({p['data.split']})", p["model.name"], pct(run, "accuracy"),
-        last_epochs[run.info.run_id],
-        pct(run, "top3_accuracy"), pct(run, "f1_macro"),
-        number(run, "train_samples_per_second_median"), number(run, "inference_samples_per_second_median"),
-        number(run, "cv_wall_seconds", "{:.0f} s"), number(run, "total_wall_seconds", "{:.0f} s"),
-        run.data.tags.get("host.loadavg_15min_at_end", "–"),
-        f"`{run.info.run_id[:8]}`",
+        f"{p['data.dataset']} ({p['data.split']})", p["model.name"], rec.pct("accuracy"),
+        rec.pct("last_epoch_accuracy"), rec.pct("top3_accuracy"), rec.pct("f1_macro"),
+        rec.number("train_samples_per_second_median"), rec.number("inference_samples_per_second_median"),
+        rec.number("cv_wall_seconds", "{:.0f} s"), rec.number("total_wall_seconds", "{:.0f} s"),
+        rec.tags.get("host.loadavg_15min_at_end", "–"),
+        f"`{rec.run_id[:8]}`",
     ]
 
 
@@ -223,66 +303,56 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
             *["| " + " | ".join(r) + " |" for r in rows]]
 
 
-def render(ablation: dict[str, Run | None], main_runs: list[Run], folds: dict[str, list[Run]],
-           oof: dict[str, pd.DataFrame | None]) -> str:
-    """The page; ``folds``: parent run id -> its fold runs (``fold_runs``); ``oof``: run id -> its
-    out-of-fold predictions (``out_of_fold``), for the rows that repeat another from a new seed."""
-    last_epochs = {run_id: last_epoch(fold_list) for run_id, fold_list in folds.items()}
+def render(recorded: dict[str, Record | None], records: Path) -> str:
+    """The page from each row's record (None: the row has none)."""
     lines = ["# Results", "",
              f"Generated by `python -m pipelines.results` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
-             "from the runs tracked in MLflow; every number below is a tracked metric. Accuracy, top-3 "
+             f"from the run records in `{records}/`, each written from a finished run tracked in MLflow; "
+             "every number below is a tracked metric. Accuracy, top-3 "
              "and macro F1 are the mean ± std over the validation folds (population std) of each fold's "
              "best epoch, chosen on that validation fold (the recipe's checkpoint rule, optimistic by "
              "that choice); last-epoch accuracy is the same mean with no epoch chosen. Clips/s are "
              "medians over folds of the training and validation-inference throughput. Load is the "
              "machine's 15-minute load average when the run ended (2 cores: above 2 means other work "
-             "shared the CPU and the timings are pessimistic; `–`: not recorded).", "",
-             "## Ablation", ""]
+             "shared the CPU and the timings are pessimistic; `–`: not recorded)."]
+    carried = sorted({rec.source for rec in recorded.values() if rec and rec.source != FROM_MLFLOW})
+    for source in carried:
+        names = [f"`{name}`" for name, rec in recorded.items() if rec and rec.source == source]
+        lines += ["", f"Carried over, {len(names)} rows ({', '.join(names)}): {source}."]
+    lines += ["", "## Ablation", ""]
     rows = []
     for row in ROWS:
-        run = ablation[row.name]
+        rec = recorded[row.name]
         rows.append([f"`{row.name}`", row.description,
-                     *(run_cells(run, last_epochs) if run else ["no finished run", *[""] * (len(HEADER) - 1)])])
+                     *(record_cells(rec) if rec else ["no finished run", *[""] * (len(HEADER) - 1)])])
     lines += table(rows, ["row", "what", *HEADER])
-    hosts = {(r.data.tags.get("host.processor", "?"), r.data.tags.get("host.cpus", "?"),
-              r.data.tags.get("torch.cuda_device", "?")) for r in ablation.values() if r}
+    hosts = {(r.tags.get("host.processor", "?"), r.tags.get("host.cpus", "?"), r.tags.get("torch.cuda_device", "?"))
+             for r in recorded.values() if r}
     lines += ["", "Machines: " + "; ".join(f"{p}, {c} CPUs, GPU: {g}" for p, c, g in sorted(hosts))
               if hosts else "", "", "## Targets", ""]
-    lines += targets(ablation, last_epochs)
-    lines += recipe_time(ablation)
-    lines += per_fold(ablation, folds)
-    lines += seed_spread(ablation, folds, oof)
+    lines += targets(recorded)
+    lines += recipe_time(recorded)
+    lines += per_fold(recorded)
+    lines += seed_spread(recorded, records)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
               "(`python -m pipelines.ablation <row>` runs the same):", ""]
     for row in ROWS:
         lines += [f"- `{row.name}`:", "  ```bash", f"  {shlex.join(row.command())}", "  ```"]
-    lines += ["", "## Main pipeline runs (`dvc repro` / `make run`)", ""]
-    if main_runs:
-        lines += table([run_cells(r, last_epochs) + [r.data.tags.get("dvc_experiment", "")] for r in main_runs],
-                       [*HEADER, "dvc experiment"])
-    else:
-        lines.append("None tracked yet.")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--records", type=Path, default=RECORDS)
     args = parser.parse_args(argv)
     set_tracking_uri()
-    client = MlflowClient()
-    runs = parent_runs(client, EXPERIMENT)
-    ablation: dict[str, Run | None] = {
-        row.name: next((r for r in runs if r.data.tags.get("dvc_experiment") == row.name), None)
-        for row in ROWS
-    }
+    for name in update_records(MlflowClient(), args.records):
+        log.info("recorded %s", name)
+    known = load_records(args.records)
+    recorded: dict[str, Record | None] = {row.name: known.get(row.name) for row in ROWS}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    main_runs = parent_runs(client, "esc")[:10]
-    shown = [r for r in ablation.values() if r] + main_runs
-    folds = {r.info.run_id: fold_runs(client, r) for r in shown}
-    paired = [ablation[row.name] for pair in seed_pairs() for row in pair]
-    oof = {r.info.run_id: out_of_fold(r) for r in paired if r}
-    args.out.write_text(render(ablation, main_runs, folds, oof))
+    args.out.write_text(render(recorded, args.records))
     log.info("wrote %s", args.out)
     return args.out
 

@@ -1,4 +1,5 @@
-"""docs/results.md is generated from tracked MLflow metrics: rows, verdicts, missing rows."""
+"""docs/results.md is generated from run records written from tracked MLflow runs: rows, verdicts,
+missing rows, and records that outlive the store."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     log_parent("fsdd-cnn", 0.99, 0.0)
     log_parent("esc10-resnet-seed1", 0.9512, 0.02, fold_shift=-0.03, prob_a=(0.3, 0.8, 0.2, 0.3))
     log_parent("fsdd-resnet-speakers", 0.9, 0.01, split="speaker", fold_names=("george", "jackson"))
-    text = results.main(["--out", str(tmp_path / "results.md")]).read_text()
+    records = tmp_path / "records"
+    text = results.main(["--out", str(tmp_path / "results.md"), "--records", str(records)]).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `esc10-resnet`"))
     assert "| 97.1 ± 1.2 | 87.1 ± 5.0 |" in row and "| 1234 s |" in row and "| 1.50 |" in row
     # Each target's verdict from its dataset's best row.
@@ -77,9 +79,46 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
             "87.1 ± 5.0 / 85.1 ± 5.0 | 75.0 |") in spread
     assert "fsdd" not in spread  # its seed row has no run
 
+    # A fresh store (another checkout): the records keep every row, the page stays the same but
+    # for its date. A new run of a row replaces that row's record, and only that one.
+    assert sorted(p.name for p in records.iterdir()) == sorted(
+        f"{row}{ext}" for row in ("esc10-resnet", "esc10-resnet-seed1", "fsdd-cnn", "fsdd-resnet-speakers")
+        for ext in (".json", ".oof.csv.gz") if ext == ".json" or row.startswith("esc10"))
+    before = {p.name: p.read_bytes() for p in records.iterdir()}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")
+    use_experiment(EXPERIMENT)
+    again = results.main(["--out", str(tmp_path / "again.md"), "--records", str(records)]).read_text()
+    assert again.splitlines()[3:] == text.splitlines()[3:]
+    log_parent("fsdd-cnn", 0.996, 0.0)
+    results.main(["--out", str(tmp_path / "again.md"), "--records", str(records)])
+    after = {p.name: p.read_bytes() for p in records.iterdir()}
+    assert [name for name in before if after[name] != before[name]] == ["fsdd-cnn.json"]
+    assert "FSDD official split >= 99.5%: reached. Best of 1 row: 99.6%" in (tmp_path / "again.md").read_text()
+    record = results.load_records(records)["esc10-resnet"]
+    assert record.source == results.FROM_MLFLOW and [f["val_accuracy"] for f in record.folds] == [
+        pytest.approx([0.1, 1.0, 0.9712 - 0.05]), pytest.approx([0.1, 1.0, 0.9712 - 0.15])]
+
+
+def test_carried_over_record_renders_without_folds(tmp_path: Path) -> None:
+    """A record from a source other than the store: its summary numbers, `–` where it has no folds or
+    out-of-fold predictions, and where it came from."""
+    summary = {"accuracy_mean": 0.922, "accuracy_std": 0.015, "last_epoch_accuracy_mean": 0.89,
+               "last_epoch_accuracy_std": 0.024, "cv_wall_seconds": 1312.0}
+    recorded: dict[str, results.Record | None] = {row.name: None for row in ROWS}
+    for name, mean in (("esc10-cnn", 0.922), ("esc10-cnn-seed1", 0.923)):
+        recorded[name] = results.Record(
+            row=name, run_id="498e17d9", start_time=None, source="an earlier page",
+            params={"data.dataset": "esc10", "data.split": "official", "model.name": "cnn"},
+            metrics=summary | {"accuracy_mean": mean}, tags={"host.cpus": "2"})
+    text = results.render(recorded, tmp_path)
+    assert "Carried over, 2 rows (`esc10-cnn`, `esc10-cnn-seed1`): an earlier page." in text
+    assert ("| `esc10-cnn` | CNN (4 conv blocks), no augmentation | esc10 (official) | cnn | 92.2 ± 1.5 | "
+            "89.0 ± 2.4 | – | – | – | – | 1312 s | – | – | `498e17d9` |") in text
+    assert "| `esc10-cnn` / `esc10-cnn-seed1` | 92.2 / 92.3 | +0.1 | – | 89.0 ± 2.4 / 89.0 ± 2.4 | – |" in text
+
 
 def test_targets_without_runs_say_so() -> None:
-    lines = results.targets({row.name: None for row in ROWS}, {})
+    lines = results.targets({row.name: None for row in ROWS})
     assert lines == [f"- {what}: not measured yet (no row has a finished run)." for _, what in results.TARGETS.values()]
     assert results.recipe_time({row.name: None for row in ROWS}) == [
         "- The full ESC-10 recipe (5-fold CV and the final fit) within 60 minutes: not measured yet "
