@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.augment import freq_warp, level_and_noise, mixup, spec_augment, time_stretch
 
@@ -41,6 +42,10 @@ class TrainConfig:
     time_stretch: float = 0.0
     gain_db: float = 0.0
     noise_db: float = 0.0
+    # Exponential moving average of the weights (and BatchNorm statistics), updated after every
+    # optimiser step with this decay; validation, checkpoints and the exported model use the
+    # average (0 = off: the trained weights themselves).
+    ema_decay: float = 0.0
     folds: tuple[int, ...] = (1, 2, 3, 4, 5)  # validation folds of the cross-validation
     # The exported model is fit on every fold but this one (0: on all folds), so that the
     # main job can show it clips it never saw.
@@ -67,6 +72,8 @@ class TrainConfig:
                 f"need 0 <= freq_warp < 0.5, 0 <= time_stretch < 0.5, gain_db >= 0, noise_db >= 0; "
                 f"got {self.freq_warp}, {self.time_stretch}, {self.gain_db}, {self.noise_db}"
             )
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not self.folds:
             raise ValueError("folds must name at least one validation fold")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -132,7 +139,8 @@ def fit(
 
     Features are moved to the training device once (preloaded), so no loader can starve it.
     With ``val``, the state of the epoch with the best validation accuracy (lower loss breaks
-    ties) is returned; without it, the last epoch's state. States are returned on the CPU.
+    ties) is returned; without it, the last epoch's state. With ``cfg.ema_decay`` the states, and
+    the validation, are those of the weights' moving average. States are returned on the CPU.
     """
     torch.manual_seed(cfg.seed)
     device = cfg.torch_device()
@@ -146,6 +154,10 @@ def fit(
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=cfg.restart_epochs * steps_per_epoch
     )
+    # The moving average, where on, is what is validated and returned (``scored``).
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+           if cfg.ema_decay > 0 else None)
+    scored = model if ema is None else ema.module
     targets = F.one_hot(y_train, n_classes).float()  # (n, n_classes)
     result = FitResult(best_state=cpu_state(model), best_epoch=0)
     best_key = (-1.0, 0.0)
@@ -169,22 +181,24 @@ def fit(
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             total += loss.item() * len(idx)
             seen += len(idx)
         result.samples_seen += seen
         row = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": opt.param_groups[0]["lr"]}
         if val is not None:
-            metrics = evaluate(model, *val)
+            metrics = evaluate(scored, *val)
             row |= {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"]}
             key = (metrics["accuracy"], -metrics["loss"])
             if key > best_key:
                 best_key, result.best_epoch = key, epoch
-                result.best_state = cpu_state(model)
+                result.best_state = cpu_state(scored)
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
         log.info("epoch %d/%d %s", epoch, cfg.epochs, {k: round(v, 4) for k, v in row.items()})
     if val is None:
-        result.best_state, result.best_epoch = cpu_state(model), cfg.epochs
+        result.best_state, result.best_epoch = cpu_state(scored), cfg.epochs
     result.train_seconds = time.perf_counter() - start
     return result
