@@ -78,3 +78,10 @@ def test_unknown_variants_are_refused_with_the_known_ones(capsys):
     with pytest.raises(SystemExit):
         training.main(["--variants", "quadruple width"])
     assert "unknown variants ['quadruple width']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("train, infer", [(0.1049, 0.949), (3.249, 12.74), (58.349, 217.4)])
+def test_reported_rates_reproduce_the_projection_at_any_speed(train: float, infer: float) -> None:
+    exact = training.project(train, infer, 60, 400, 5)["total_seconds"]
+    reported = training.project(training.significant(train), training.significant(infer), 60, 400, 5)
+    assert reported["total_seconds"] == pytest.approx(exact, rel=0.01)
