@@ -122,21 +122,23 @@ def test_fit_returns_the_best_validation_epoch() -> None:
 
 def test_fit_returns_the_moving_average_of_the_weights() -> None:
     """With ema_decay, the returned state is the exponential moving average of the weights after each
-    optimiser step (the first step's weights start it), BatchNorm statistics included."""
+    optimiser step (the first step's weights start it, the decay warms up), BatchNorm statistics
+    included."""
     torch.manual_seed(0)
     x, y = torch.randn(24, N_MELS, FRAMES), torch.arange(24) % 3
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.BatchNorm1d(N_MELS * FRAMES),
                                 torch.nn.Linear(N_MELS * FRAMES, 3))
     seen = []  # the state at each training forward pass: the weights after the step before it
     model.register_forward_pre_hook(lambda m, _: seen.append({k: v.clone() for k, v in m.state_dict().items()}))
-    decay = 0.7
+    decay = 0.3  # warmed up: 2/11, 3/12, then 0.3 from the fourth step on
     result = fit(model, x, y, 3, TrainConfig(epochs=2, batch_size=8, ema_decay=decay, device="cpu"))
     steps = [*seen[1:], model.state_dict()]  # the weights after each of the 6 steps
     assert len(steps) == 6
     for key in ("1.running_mean", "2.weight", "2.bias"):
         expected = steps[0][key]
-        for state in steps[1:]:
-            expected = decay * expected + (1 - decay) * state[key]
+        for n, state in enumerate(steps[1:], start=1):
+            d = min(decay, (1 + n) / (10 + n))
+            expected = d * expected + (1 - d) * state[key]
         assert torch.allclose(result.best_state[key], expected, atol=1e-6), key
         assert not torch.allclose(result.best_state[key], model.state_dict()[key], atol=1e-5), key
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
