@@ -106,6 +106,7 @@ def exploration(row: Row, fold: int | None = None, epochs: int | None = None,
 
 ROWS = [
     Row("esc10-rf", "esc10", "Random forest on MFCC statistics", ("model.name=rf",)),
+    # 92.2% (last epoch 89.0%) on an AMD EPYC; run again on an Intel Xeon 92.2% (89.5%).
     Row("esc10-cnn", "esc10", "CNN (4 conv blocks), no augmentation", (*CNN, *NO_AUGMENTATION)),
     Row("esc10-cnn-aug", "esc10", "CNN + Mixup + SpecAugment", tuple(CNN)),
     Row("esc10-resnet", "esc10", "ResNet + Mixup + SpecAugment (the default recipe)", fit_final=True),
