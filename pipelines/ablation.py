@@ -149,7 +149,8 @@ ROWS = [
     # Its best epochs came at the end of the last restart cycle (51-60 of 60) on three folds: the same
     # for twice as many epochs (six cycles of 20). 92.5% (last epoch 89.5%) against 92.0% (90.7%):
     # three folds peak later (epochs 69, 73, 107) but end lower, and the best of 120 epochs is the
-    # more optimistic pick; no gain beyond the seed spread (2.5 points a fold, median).
+    # more optimistic pick; no gain beyond the seed spread (esc10-cnn's two seeds: 2.5 points a fold,
+    # median, on the earlier CPU; 1.2 on this one).
     Row("esc10-cnn-deform-long", "esc10", "esc10-cnn-deform for 120 epochs (six restart cycles) instead of 60",
         (*CNN, *NO_AUGMENTATION, "train.freq_warp=0.1", "train.time_stretch=0.2", "train.gain_db=6.0",
          "train.epochs=120")),
