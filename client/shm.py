@@ -4,6 +4,9 @@ Covers: one input region (WAVEFORM) and one region per output, created with
 ``tritonclient.utils.shared_memory``, registered with the server, grown when a larger request
 comes, and unregistered and unlinked on ``close``. Requests through one ``SharedMemoryIO`` are
 serialised (the regions are reused), so it brings nothing to concurrent clients.
+Triton may still hold a region for a moment after it answered (it releases the request after
+sending the response) and then refuses to unregister it as "in use": ``_release`` retries for up
+to ``UNREGISTER_WAIT_S``, and a grown region gets a new name, so it never collides with the old one.
 Does not cover: CUDA shared memory, servers on another host (registration fails there, with a
 message saying so).
 """
@@ -14,6 +17,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from types import ModuleType
 
@@ -26,10 +30,11 @@ from client.triton import ClientError, is_unavailable
 log = logging.getLogger(__name__)
 _ids = itertools.count()
 WAVEFORM = "WAVEFORM"
+UNREGISTER_WAIT_S = 2.0
 
 
 class SharedMemoryIO:
-    """Regions named ``esc_<pid>_<n>_<tensor>`` for one client connection.
+    """Regions named ``esc_<pid>_<n>_<tensor>_<generation>`` for one client connection.
 
     ``client`` is a sync tritonclient ``InferenceServerClient`` and ``lib`` its module
     (``tritonclient.grpc`` or ``tritonclient.http``).
@@ -38,17 +43,18 @@ class SharedMemoryIO:
     def __init__(self, client, lib: ModuleType, url: str) -> None:
         self._client, self._lib, self._url = client, lib, url
         self._prefix = f"esc_{os.getpid()}_{next(_ids)}"
-        self._regions: dict[str, tuple[shm.SharedMemoryRegion, int]] = {}  # tensor -> (handle, bytes)
+        self._regions: dict[str, tuple[shm.SharedMemoryRegion, int, str]] = {}  # tensor -> (handle, bytes, name)
+        self._generations = itertools.count()
         self._lock = threading.Lock()
 
     def reserve(self, tensor: str, nbytes: int) -> shm.SharedMemoryRegion:
         """The region for ``tensor``, (re)created and registered when smaller than ``nbytes``."""
-        handle, size = self._regions.get(tensor, (None, 0))
+        handle, size, _ = self._regions.get(tensor, (None, 0, ""))
         if handle is not None and size >= nbytes:
             return handle
         if handle is not None:
             self._release(tensor)
-        name = f"{self._prefix}_{tensor.lower()}"
+        name = f"{self._prefix}_{tensor.lower()}_{next(self._generations)}"
         handle = shm.create_shared_memory_region(name, f"/{name}", nbytes, create_only=True)
         try:
             self._client.register_system_shared_memory(name, f"/{name}", nbytes)
@@ -61,19 +67,34 @@ class SharedMemoryIO:
                 f"system shared memory needs the server on this host with access to /dev/shm: "
                 f"run without shared memory"
             ) from err
-        self._regions[tensor] = (handle, nbytes)
+        self._regions[tensor] = (handle, nbytes, name)
         log.debug("registered shared memory /%s (%d bytes)", name, nbytes)
         return handle
 
+    def name(self, tensor: str) -> str:
+        """The registered name of ``tensor``'s region."""
+        return self._regions[tensor][2]
+
     def _release(self, tensor: str) -> None:
-        handle, _ = self._regions.pop(tensor)
-        name = f"{self._prefix}_{tensor.lower()}"
+        handle, _, name = self._regions.pop(tensor)
         try:
-            self._client.unregister_system_shared_memory(name)
+            self._unregister(name)
         except (InferenceServerException, OSError) as err:  # the server may be gone already
             log.warning("could not unregister shared memory %s on %s: %s", name, self._url, err)
         finally:
             shm.destroy_shared_memory_region(handle)
+
+    def _unregister(self, name: str) -> None:
+        deadline, pause = time.monotonic() + UNREGISTER_WAIT_S, 0.005
+        while True:
+            try:
+                return self._client.unregister_system_shared_memory(name)
+            except InferenceServerException as err:
+                if "currently in use" not in str(err) or time.monotonic() + pause > deadline:
+                    raise
+                log.debug("shared memory %s still in use on %s; retrying", name, self._url)
+            time.sleep(pause)
+            pause = min(2 * pause, 0.2)
 
     def infer(self, send: Callable[[list, list], object], waveforms: np.ndarray,
               output_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -82,13 +103,13 @@ class SharedMemoryIO:
         with self._lock:
             inp = self._lib.InferInput(WAVEFORM, list(waveforms.shape), "FP32")
             shm.set_shared_memory_region(self.reserve(WAVEFORM, waveforms.nbytes), [waveforms])
-            inp.set_shared_memory(f"{self._prefix}_{WAVEFORM.lower()}", waveforms.nbytes)
+            inp.set_shared_memory(self.name(WAVEFORM), waveforms.nbytes)
             outputs = []
             for name, shape in output_shapes.items():
                 nbytes = int(np.prod(shape)) * 4
                 self.reserve(name, nbytes)
                 out = self._lib.InferRequestedOutput(name)
-                out.set_shared_memory(f"{self._prefix}_{name.lower()}", nbytes)
+                out.set_shared_memory(self.name(name), nbytes)
                 outputs.append(out)
             result = send([inp], outputs)
             arrays = {}

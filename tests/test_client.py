@@ -223,6 +223,52 @@ def test_shared_memory_gives_the_same_answers_and_cleans_up(triton, protocol: st
     assert f"esc_{os.getpid()}_" not in str(status)  # unregistered on close
 
 
+class Registry:
+    """The shared-memory calls of a tritonclient client; unregistering fails as "in use" ``busy`` times."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy, self.registered = busy, set()
+
+    def register_system_shared_memory(self, name: str, key: str, nbytes: int) -> None:
+        assert name not in self.registered, f"shared memory region '{name}' already in manager"
+        self.registered.add(name)
+
+    def unregister_system_shared_memory(self, name: str) -> None:
+        if self.busy:
+            self.busy -= 1
+            raise InferenceServerException(f"Cannot unregister shared memory region '{name}', it is currently in use.")
+        self.registered.discard(name)
+
+
+@pytest.mark.parametrize("busy", [0, 3])
+def test_a_region_the_server_still_holds_is_unregistered_once_free(busy: int) -> None:
+    from client.shm import SharedMemoryIO
+
+    server = Registry(busy)
+    io = SharedMemoryIO(server, None, "here")
+    io.reserve("WAVEFORM", 8)
+    first = io.name("WAVEFORM")
+    io.reserve("WAVEFORM", 16)  # grows: the old region is released
+    assert server.registered == {io.name("WAVEFORM")} and io.name("WAVEFORM") != first
+    io.close()
+    assert not server.registered and not _shm_files() and server.busy == 0
+
+
+def test_a_region_held_past_the_wait_is_left_with_a_warning_and_never_blocks_its_successor(monkeypatch, caplog) -> None:
+    import client.shm
+
+    monkeypatch.setattr(client.shm, "UNREGISTER_WAIT_S", 0.02)
+    server = Registry(busy=10**6)
+    io = client.shm.SharedMemoryIO(server, None, "here")
+    io.reserve("WAVEFORM", 8)
+    with caplog.at_level(logging.WARNING, logger="client.shm"):
+        io.reserve("WAVEFORM", 16)
+    assert "could not unregister shared memory" in caplog.text and "currently in use" in caplog.text
+    assert len(server.registered) == 2  # the held one stays registered; the new one has its own name
+    io.close()
+    assert not _shm_files()
+
+
 @pytest.mark.slow
 def test_shared_memory_the_server_cannot_see_names_the_fix(triton, monkeypatch) -> None:
     import client.shm
