@@ -11,12 +11,25 @@ from training.models import BasicBlock, Classifier, ModelConfig, build_model
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
 
 
-@pytest.mark.parametrize("name", ["resnet", "cnn", "crnn"])
+@pytest.mark.parametrize(("name", "pooling"), [("resnet", "mean"), ("cnn", "mean"), ("crnn", "mean"),
+                                               ("resnet", "bands"), ("cnn", "bands")])
 @pytest.mark.parametrize("frames", [1, 7, 216])
-def test_networks_take_any_length(name: str, frames: int) -> None:
-    cfg = ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=6, dropout=0.0)
+def test_networks_take_any_length(name: str, pooling: str, frames: int) -> None:
+    cfg = ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=6, dropout=0.0, pooling=pooling)
     model = build_model(cfg, n_mels=32, n_classes=10).eval()
     assert model(torch.randn(3, 32, frames)).shape == (3, 10)
+
+
+@pytest.mark.parametrize(("name", "n_mels", "rows"), [("resnet", 64, 16), ("resnet", 30, 8), ("cnn", 64, 8)])
+def test_band_pooling_keeps_the_mel_rows_the_strides_leave(name: str, n_mels: int, rows: int) -> None:
+    """widths (4, 8): resnet halves the mel axis in stem and second stage; cnn in stem and both maxpools."""
+    cfg = ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=6, dropout=0.0, pooling="bands")
+    model = build_model(cfg, n_mels=n_mels, n_classes=3)
+    first = model.head if name == "resnet" else model.head[0]
+    assert first.in_features == 8 * rows
+    assert all(not bn.num_batches_tracked for bn in model.modules() if isinstance(bn, torch.nn.BatchNorm2d))
+    x = torch.randn(2, n_mels, 20)
+    torch.testing.assert_close(model.eval()(x), torch.cat([model(x[:1]), model(x[1:])]), atol=1e-5, rtol=1e-5)
 
 
 def test_classifier_returns_probabilities() -> None:
@@ -81,6 +94,8 @@ def test_stages_widen_and_blocks_repeat() -> None:
         ({"blocks_per_stage": 0}, "blocks_per_stage, hidden and n_estimators must be >= 1"),
         ({"hidden": 0}, "blocks_per_stage, hidden and n_estimators must be >= 1"),
         ({"dropout": 1.0}, "dropout must be in"),
+        ({"pooling": "max"}, "pooling must be one of"),
+        ({"name": "crnn", "pooling": "bands"}, r"pooling must be one of .* \(crnn: mean\)"),
     ],
 )
 def test_config_rejects_bad_values(kwargs: dict, message: str) -> None:

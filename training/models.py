@@ -6,8 +6,8 @@ no separate statistics: optionally each clip's level (``top_db``: dB relative to
 loudest band-frame, floored ``top_db`` below it) and spectral colouring (``mean_norm``: each mel
 band minus its mean over the clip's frames), then a BatchNorm over mel bands.
 
-- ``resnet``: stem conv+BN, residual stages of increasing width, global average pooling, linear.
-- ``cnn``: conv+BN+ReLU+maxpool blocks (64-128-256-512), global pooling, FC ``hidden``, dropout.
+- ``resnet``: stem conv+BN, residual stages of increasing width, pooling, linear.
+- ``cnn``: conv+BN+ReLU+maxpool blocks (64-128-256-512), pooling, FC ``hidden``, dropout.
 - ``crnn``: the same conv blocks as a front end, then a bidirectional GRU over time.
 
 The classical baseline (random forest on MFCC statistics) lives in ``training/baseline.py``.
@@ -22,6 +22,7 @@ from torch import nn
 
 NETWORKS = ("resnet", "cnn", "crnn")
 BASELINES = ("rf",)
+POOLINGS = ("mean", "bands")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class ModelConfig:
     # domain): removes a microphone's or room's fixed frequency response, but for a clip of one
     # word also much of the word (pipelines/ablation.py, row fsdd-resnet-speakers-cmn).
     mean_norm: bool = False
+    # How the last conv features reach the head (resnet, cnn): "mean" over mel rows and frames, or
+    # "bands": mean over frames only, the mel rows left after the strides kept apart, so the head
+    # sees where in frequency a pattern lies (channels * rows features).
+    pooling: str = "mean"
     n_estimators: int = 500  # rf
 
     def __post_init__(self) -> None:
@@ -61,6 +66,8 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.top_db < 0:
             raise ValueError(f"top_db must be >= 0 (0: off), got {self.top_db}")
+        if self.pooling not in POOLINGS or (self.pooling != "mean" and self.name == "crnn"):
+            raise ValueError(f"pooling must be one of {list(POOLINGS)} (crnn: mean), got {self.pooling!r}")
 
     @property
     def is_network(self) -> bool:
@@ -132,7 +139,7 @@ class Network(nn.Module):
         if not cfg.is_network:
             raise ValueError(f"{cfg.name!r} is not a network; build it with training.baseline")
         self.name = cfg.name
-        self.top_db, self.mean_norm = cfg.top_db, cfg.mean_norm
+        self.top_db, self.mean_norm, self.pooling = cfg.top_db, cfg.mean_norm, cfg.pooling
         self.input_norm = nn.BatchNorm1d(n_mels)
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.name == "resnet":
@@ -145,12 +152,12 @@ class Network(nn.Module):
             self.features = nn.Sequential(
                 conv_bn(1, cfg.stem_channels, 3, cfg.stem_stride), nn.ReLU(inplace=True), *stages
             )
-            self.head = nn.Linear(c_in, n_classes)
+            self.head = nn.Linear(c_in * self.pooled_rows(n_mels), n_classes)
         elif cfg.name == "cnn":
             self.dropout = nn.Identity()  # dropout sits after the FC layer instead
             self.features = conv_blocks(cfg.widths, cfg.stem_stride)
             self.head = nn.Sequential(
-                nn.Linear(cfg.widths[-1], cfg.hidden), nn.ReLU(inplace=True),
+                nn.Linear(cfg.widths[-1] * self.pooled_rows(n_mels), cfg.hidden), nn.ReLU(inplace=True),
                 nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, n_classes),
             )
         else:  # crnn
@@ -158,6 +165,16 @@ class Network(nn.Module):
             self.rnn = nn.GRU(cfg.widths[-1], cfg.hidden, batch_first=True, bidirectional=True)
             self.head = nn.Linear(2 * cfg.hidden, n_classes)
         init_weights(self)
+
+    def pooled_rows(self, n_mels: int) -> int:
+        """Mel rows the head sees per channel: 1 for "mean" pooling, else those ``features`` leave."""
+        if self.pooling == "mean":
+            return 1
+        self.features.eval()  # leaves BatchNorm statistics untouched
+        with torch.no_grad():
+            rows = self.features(torch.zeros(1, 1, n_mels, 8)).shape[2]
+        self.features.train()
+        return rows
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         if self.top_db > 0:
@@ -170,6 +187,8 @@ class Network(nn.Module):
         if self.name == "crnn":
             seq = x.mean(dim=2).transpose(1, 2)  # (batch, frames', channels)
             x = self.rnn(seq)[0].mean(dim=1)  # (batch, 2 * hidden)
+        elif self.pooling == "bands":
+            x = x.mean(dim=3).flatten(1)  # (batch, channels * n_mels')
         else:
             x = x.mean(dim=(2, 3))  # (batch, channels)
         return self.head(self.dropout(x))  # (batch, n_classes)
