@@ -168,13 +168,14 @@ def update_records(client: MlflowClient, records: Path) -> list[str]:
 
 
 def per_fold(recorded: dict[str, Record | None]) -> list[str]:
-    """Rows validated on more than one named fold (FSDD: the left-out speaker): each fold's
-    best-epoch accuracy, its last-epoch accuracy in brackets."""
-    rows, names = [], {}
+    """Rows validated on more than one fold, one table per dataset and split: each fold's
+    best-epoch accuracy, its last-epoch accuracy in brackets (FSDD by speaker: folds named)."""
+    groups: dict[tuple[str, str], tuple[list, dict]] = {}  # (dataset, split) -> (rows, fold names)
     for row in ROWS:
         rec = recorded[row.name]
-        if rec is None or rec.params.get("data.split") != "speaker" or len(rec.folds) < 2:
+        if rec is None or len(rec.folds) < 2:
             continue
+        rows, names = groups.setdefault((rec.params["data.dataset"], rec.params["data.split"]), ([], {}))
         cells = {}
         for f in rec.folds:
             n = f["fold"]
@@ -183,13 +184,16 @@ def per_fold(recorded: dict[str, Record | None]) -> list[str]:
             cells[n] = (("–" if best is None else f"{100 * best:.1f}")
                         + ("" if last is None else f" ({100 * last:.1f})"))
         rows.append((row.name, cells))
-    if not rows:
+    if not groups:
         return []
-    order = sorted(names)
-    return ["", "## Per fold", "", "Rows validated on one speaker per fold: best-epoch accuracy % "
-            "(last-epoch accuracy %) of each left-out speaker.", "",
-            *table([[f"`{name}`", *[cells.get(n, "–") for n in order]] for name, cells in rows],
-                   ["row", *[names[n] for n in order]])]
+    lines = ["", "## Per fold", "", "Rows with accuracies of more than one validation fold: best-epoch "
+             "accuracy % (last-epoch accuracy %) of each fold; FSDD by speaker: the left-out speaker."]
+    for (dataset, split), (rows, names) in groups.items():
+        order = sorted(names)
+        lines += ["", f"{dataset} ({split}):", "",
+                  *table([[f"`{name}`", *[cells.get(n, "–") for n in order]] for name, cells in rows],
+                         ["row", *[names[n] for n in order]])]
+    return lines
 
 
 def targets(recorded: dict[str, Record | None]) -> list[str]:

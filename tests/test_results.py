@@ -3,6 +3,7 @@ missing rows, and records that outlive the store."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mlflow
@@ -28,7 +29,7 @@ def log_parent(row: str, accuracy: float, std: float, split: str = "official",
             mlflow.log_text(shuffled.to_csv(index=False), "cv/oof_predictions.csv")
         mlflow.set_tags({"dvc_experiment": row, "host.processor": "Test CPU", "host.cpus": "2",
                          "torch.cuda_device": "none", "host.loadavg_15min_at_end": "1.50"})
-        mlflow.log_params({"data.dataset": "esc10", "data.split": split, "model.name": "resnet"})
+        mlflow.log_params({"data.dataset": row.split("-")[0], "data.split": split, "model.name": "resnet"})
         mlflow.log_metrics({"accuracy_mean": accuracy, "accuracy_std": std, "cv_wall_seconds": 1234.4}
                            | ({"total_wall_seconds": total_wall} if total_wall else {}))
         # Two folds' validation accuracy by epoch, logged last fold first.
@@ -67,11 +68,15 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
                if r.name not in ("esc10-resnet", "esc10-resnet-seed1", "fsdd-cnn", "fsdd-resnet-speakers")]
     assert all(f"| `{name}` |" in text for name in not_run)
     assert text.count("no finished run |") == len(not_run)
-    # Speaker folds, in fold order, named: best-epoch (last-epoch) accuracy.
-    assert "| row | george | jackson |" in text
-    assert "| `fsdd-resnet-speakers` | 91.0 (85.0) | 92.0 (75.0) |" in text
+    # Folds in fold order, one table per dataset and split, speakers by name: best-epoch (last-epoch)
+    # accuracy.
     section = text.split("## Per fold")[1].split("## Seed spread")[0]
-    assert "esc10-resnet" not in section and "fsdd-cnn" not in section  # official splits: no table
+    _, esc10, fsdd, speakers = re.split(r"\n(?:esc10 \(official\)|fsdd \(official\)|fsdd \(speaker\)):\n", section)
+    assert "| row | fold 1 | fold 2 |" in esc10 and "| `esc10-resnet` | 98.1 (92.1) | 99.1 (82.1) |" in esc10
+    assert "| `esc10-resnet-seed1` | 96.1 (90.1) | 94.1 (80.1) |" in esc10
+    assert "| `fsdd-cnn` | 100.0 (94.0) | 101.0 (84.0) |" in fsdd and "esc10" not in fsdd
+    assert "| row | george | jackson |" in speakers
+    assert "| `fsdd-resnet-speakers` | 91.0 (85.0) | 92.0 (75.0) |" in speakers
     assert "dvc exp run --temp train -n esc10-cnn" in text
     # The recipe from two seeds: folds 1 and 2 land 2.0 and 5.0 points apart (fold 2 shifted 3).
     spread = text.split("## Seed spread")[1].split("## Commands")[0]
