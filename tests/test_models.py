@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from training.augment import freq_warp, level_and_noise, mixup, spec_augment, time_stretch
-from training.models import BasicBlock, Classifier, ModelConfig, build_model
+from training.models import BasicBlock, Classifier, ModelConfig, build_model, pool
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
 
 
 @pytest.mark.parametrize(("name", "pooling"), [("resnet", "mean"), ("cnn", "mean"), ("crnn", "mean"),
-                                               ("resnet", "bands"), ("cnn", "bands")])
+                                               ("resnet", "bands"), ("cnn", "bands"), ("cnn", "stats")])
 @pytest.mark.parametrize("frames", [1, 7, 216])
 def test_networks_take_any_length(name: str, pooling: str, frames: int) -> None:
     cfg = ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=6, dropout=0.0, pooling=pooling)
     model = build_model(cfg, n_mels=32, n_classes=10).eval()
     assert model(torch.randn(3, 32, frames)).shape == (3, 10)
+
+
+def test_pooling_reduces_conv_features_as_configured() -> None:
+    x = torch.randn(2, 3, 4, 5)  # (batch, channels, rows, frames)
+    rows_mean = x.numpy().mean(axis=2)
+    torch.testing.assert_close(pool(x, "mean"), x.mean(dim=(2, 3)))
+    torch.testing.assert_close(pool(x, "bands"), x.mean(dim=3).reshape(2, 12))
+    stats = pool(x, "stats").numpy()
+    np.testing.assert_allclose(stats[:, :3], rows_mean.mean(axis=2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats[:, 3:], rows_mean.std(axis=2), rtol=1e-4, atol=1e-3)
+    steady = x[..., :1].expand(2, 3, 4, 5)
+    assert pool(steady, "stats")[:, 3:].max() < 1e-2  # no variation over frames: std about 0
 
 
 @pytest.mark.parametrize(("name", "n_mels", "rows"), [("resnet", 64, 16), ("resnet", 30, 8), ("cnn", 64, 8)])

@@ -330,7 +330,8 @@ def test_fft_log_mel_matches_the_training_front_end(samples: int) -> None:
     np.testing.assert_allclose(probs[0], probs[1], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize(("mean_norm", "pooling"), [(False, "mean"), (True, "mean"), (False, "bands")])
+@pytest.mark.parametrize(("mean_norm", "pooling"), [(False, "mean"), (True, "mean"), (False, "bands"),
+                                                       (False, "stats")])
 def test_exported_classifier_keeps_the_per_clip_level_normalisation(tmp_path: Path, mean_norm: bool,
                                                                     pooling: str) -> None:
     """``model.top_db`` (and ``mean_norm``, ``pooling``): the ONNX classifier reproduces PyTorch, also

@@ -22,7 +22,7 @@ from torch import nn
 
 NETWORKS = ("resnet", "cnn", "crnn")
 BASELINES = ("rf",)
-POOLINGS = ("mean", "bands")
+POOLINGS = ("mean", "bands", "stats")
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,11 @@ class ModelConfig:
     # domain): removes a microphone's or room's fixed frequency response, but for a clip of one
     # word also much of the word (pipelines/ablation.py, row fsdd-resnet-speakers-cmn).
     mean_norm: bool = False
-    # How the last conv features reach the head (resnet, cnn): "mean" over mel rows and frames, or
+    # How the last conv features reach the head (resnet, cnn): "mean" over mel rows and frames;
     # "bands": mean over frames only, the mel rows left after the strides kept apart, so the head
-    # sees where in frequency a pattern lies (channels * rows features).
+    # sees where in frequency a pattern lies (channels * rows features); "stats": mean over mel
+    # rows, then mean and standard deviation over frames, so the head sees how much each feature
+    # varies over the clip, beyond the conv layers' receptive field (2 * channels features).
     pooling: str = "mean"
     n_estimators: int = 500  # rf
 
@@ -167,9 +169,10 @@ class Network(nn.Module):
         init_weights(self)
 
     def pooled_rows(self, n_mels: int) -> int:
-        """Mel rows the head sees per channel: 1 for "mean" pooling, else those ``features`` leave."""
-        if self.pooling == "mean":
-            return 1
+        """Features the head sees per channel: the mel rows ``features`` leave ("bands"), 2 ("stats":
+        mean and std) or 1 ("mean")."""
+        if self.pooling != "bands":
+            return 2 if self.pooling == "stats" else 1
         self.features.eval()  # leaves BatchNorm statistics untouched
         with torch.no_grad():
             rows = self.features(torch.zeros(1, 1, n_mels, 8)).shape[2]
@@ -187,11 +190,20 @@ class Network(nn.Module):
         if self.name == "crnn":
             seq = x.mean(dim=2).transpose(1, 2)  # (batch, frames', channels)
             x = self.rnn(seq)[0].mean(dim=1)  # (batch, 2 * hidden)
-        elif self.pooling == "bands":
-            x = x.mean(dim=3).flatten(1)  # (batch, channels * n_mels')
         else:
-            x = x.mean(dim=(2, 3))  # (batch, channels)
+            x = pool(x, self.pooling)
         return self.head(self.dropout(x))  # (batch, n_classes)
+
+
+def pool(x: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(batch, channels, rows, frames) conv features -> the head's (batch, features), ``ModelConfig.pooling``:
+    "mean" (batch, channels), "bands" (batch, channels * rows), "stats" (batch, 2 * channels)."""
+    if pooling == "bands":
+        return x.mean(dim=3).flatten(1)
+    if pooling == "stats":
+        x = x.mean(dim=2)  # (batch, channels, frames)
+        return torch.cat([x.mean(dim=2), (x.var(dim=2, unbiased=False) + 1e-6).sqrt()], dim=1)
+    return x.mean(dim=(2, 3))
 
 
 def build_model(cfg: ModelConfig, n_mels: int, n_classes: int) -> Network:
