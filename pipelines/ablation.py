@@ -176,8 +176,8 @@ ROWS = [
     Row("esc10-cnn-bands", "esc10", "esc10-cnn with the conv features averaged over frames only (2 mel rows)",
         (*CNN, *NO_AUGMENTATION, "model.pooling=bands")),
     # The same errors, from the other side: rain, sea waves and helicopter differ in how their sound
-    # swells and fades over seconds, longer than the CNN's receptive field, which the average over
-    # frames discards. The head sees each feature's mean and standard deviation over the frames.
+    # swells and fades over several seconds, beyond the CNN's receptive field (89 frames, 2.1 s), and
+    # the average over frames discards it. The head sees each feature's mean and std over the frames.
     Row("esc10-cnn-stats", "esc10", "esc10-cnn with the conv features' mean and std over frames",
         (*CNN, *NO_AUGMENTATION, "model.pooling=stats")),
     # The recipe's last epoch trails its best by 2.7 / 3.7 points (two seeds): Mixup and masks make
