@@ -286,6 +286,41 @@ def seed_spread(recorded: dict[str, Record | None], records: Path) -> list[str]:
                           "last-epoch accuracy %", "ensemble accuracy %"])]
 
 
+def top_label(oof: pd.DataFrame) -> pd.Series:
+    """Each clip's most probable label, from the ``prob_<label>`` columns."""
+    probs = oof.filter(like="prob_")
+    return probs.idxmax(axis=1).str.removeprefix("prob_")
+
+
+def hard_clips(recorded: dict[str, Record | None], records: Path) -> list[str]:
+    """Clips that every row with out-of-fold predictions (at least two, per dataset and split)
+    gets wrong at its best epochs: where the rows share their errors, and a ceiling on what
+    averaging them can reach."""
+    groups: dict[tuple[str, str], list[tuple[str, pd.DataFrame]]] = {}
+    for row in ROWS:
+        rec = recorded[row.name]
+        if rec is not None and (oof := out_of_fold(rec, records)) is not None:
+            key = (rec.params["data.dataset"], rec.params["data.split"])
+            groups.setdefault(key, []).append((row.name, oof.set_index("file")))
+    lines = []
+    for (dataset, split), tables in groups.items():
+        if len(tables) < 2:
+            continue
+        predicted = pd.DataFrame({name: top_label(t) for name, t in tables})  # (clips, rows)
+        first = tables[0][1].loc[predicted.index]
+        wrong = predicted.ne(first["target"], axis=0).all(axis=1)
+        rows = [[f"`{clip}`", str(first.at[clip, "fold"]), first.at[clip, "target"],
+                 ", ".join(f"{label} ({n})" for label, n in predicted.loc[clip].value_counts().items())]
+                for clip in sorted(predicted.index[wrong])]
+        lines += ["", f"{dataset} ({split}): {len(rows)} of {len(predicted)} clips wrong in all {len(tables)} "
+                  f"rows ({', '.join(f'`{name}`' for name, _ in tables)}).", ""]
+        lines += table(rows, ["clip", "fold", "label", "predicted (rows)"]) if rows else []
+    if not lines:
+        return []
+    return ["", "## Clips every row gets wrong", "", "Out-of-fold predictions at each fold's best epoch, "
+            "per dataset and split, of the rows that recorded them."] + lines
+
+
 def record_cells(rec: Record) -> list[str]:
     p = rec.params
     return [
@@ -338,6 +373,7 @@ def render(recorded: dict[str, Record | None], records: Path) -> str:
     lines += recipe_time(recorded)
     lines += per_fold(recorded)
     lines += seed_spread(recorded, records)
+    lines += hard_clips(recorded, records)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
               "(`python -m pipelines.ablation <row>` runs the same):", ""]
     for row in ROWS:

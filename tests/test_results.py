@@ -83,6 +83,9 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     assert ("| `esc10-resnet` / `esc10-resnet-seed1` | 97.1 / 95.1 | -2.0 | 3.5 / 5.0 | "
             "87.1 ± 5.0 / 85.1 ± 5.0 | 75.0 |") in spread
     assert "fsdd" not in spread  # its seed row has no run
+    # Out of fold, the newest esc10-resnet run gets clips 2 and 4 wrong, esc10-resnet-seed1 clip 1.
+    hard = text.split("## Clips every row gets wrong")[1].split("## Commands")[0]
+    assert "esc10 (official): 0 of 4 clips wrong in all 2 rows (`esc10-resnet`, `esc10-resnet-seed1`)." in hard
 
     # A fresh store (another checkout): the records keep every row, the page stays the same but
     # for its date. A new run of a row replaces that row's record, and only that one.
@@ -120,6 +123,28 @@ def test_carried_over_record_renders_without_folds(tmp_path: Path) -> None:
     assert ("| `esc10-cnn` | CNN (4 conv blocks), no augmentation | esc10 (official) | cnn | 92.2 ± 1.5 | "
             "89.0 ± 2.4 | – | – | – | – | 1312 s | – | – | `498e17d9` |") in text
     assert "| `esc10-cnn` / `esc10-cnn-seed1` | 92.2 / 92.3 | +0.1 | – | 89.0 ± 2.4 / 89.0 ± 2.4 | – |" in text
+
+
+def test_clips_every_row_gets_wrong(tmp_path: Path) -> None:
+    """Of three rows' out-of-fold predictions, the clips all three get wrong, with what each said."""
+    recorded: dict[str, results.Record | None] = {row.name: None for row in ROWS}
+    targets = list("abcab")
+    for name, said in (("esc10-cnn", "bbcaa"), ("esc10-cnn-seed1", "cbcac"), ("esc10-cnn-wd", "bbcca"),
+                       ("fsdd-cnn", "bbbbb")):  # another dataset: a table of its own, once it has two rows
+        oof = pd.DataFrame({"file": [f"{i}.wav" for i in range(5)], "fold": [1, 1, 2, 2, 2], "target": targets})
+        for label in "abc":
+            oof[f"prob_{label}"] = [0.8 if s == label else 0.1 for s in said]
+        recorded[name] = results.Record(row=name, run_id="0", start_time=None, source=results.FROM_MLFLOW,
+                                        params={"data.dataset": name.split("-")[0], "data.split": "official"},
+                                        metrics={}, tags={})
+        results.write_record(recorded[name], tmp_path, oof.sample(frac=1, random_state=len(name)))
+    lines = results.hard_clips(recorded, tmp_path)
+    text = "\n".join(lines)
+    assert ("esc10 (official): 2 of 5 clips wrong in all 3 rows (`esc10-cnn`, `esc10-cnn-seed1`, "
+            "`esc10-cnn-wd`).") in text
+    assert [line for line in lines if line.startswith("| `")] == [
+        "| `0.wav` | 1 | a | b (2), c (1) |", "| `4.wav` | 2 | b | a (2), c (1) |"]
+    assert "fsdd" not in text
 
 
 def test_targets_without_runs_say_so() -> None:
