@@ -154,12 +154,12 @@ class Network(nn.Module):
             self.features = nn.Sequential(
                 conv_bn(1, cfg.stem_channels, 3, cfg.stem_stride), nn.ReLU(inplace=True), *stages
             )
-            self.head = nn.Linear(c_in * self.pooled_rows(n_mels), n_classes)
+            self.head = nn.Linear(c_in * self.pooled_per_channel(n_mels), n_classes)
         elif cfg.name == "cnn":
             self.dropout = nn.Identity()  # dropout sits after the FC layer instead
             self.features = conv_blocks(cfg.widths, cfg.stem_stride)
             self.head = nn.Sequential(
-                nn.Linear(cfg.widths[-1] * self.pooled_rows(n_mels), cfg.hidden), nn.ReLU(inplace=True),
+                nn.Linear(cfg.widths[-1] * self.pooled_per_channel(n_mels), cfg.hidden), nn.ReLU(inplace=True),
                 nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, n_classes),
             )
         else:  # crnn
@@ -168,7 +168,7 @@ class Network(nn.Module):
             self.head = nn.Linear(2 * cfg.hidden, n_classes)
         init_weights(self)
 
-    def pooled_rows(self, n_mels: int) -> int:
+    def pooled_per_channel(self, n_mels: int) -> int:
         """Features the head sees per channel: the mel rows ``features`` leave ("bands"), 2 ("stats":
         mean and std) or 1 ("mean")."""
         if self.pooling != "bands":
