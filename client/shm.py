@@ -5,8 +5,8 @@ Covers: one input region (WAVEFORM) and one region per output, created with
 comes, and unregistered and unlinked on ``close``. Requests through one ``SharedMemoryIO`` are
 serialised (the regions are reused), so it brings nothing to concurrent clients.
 Triton may still hold a region for a moment after it answered (it releases the request after
-sending the response) and then refuses to unregister it as "in use": ``_release`` retries for up
-to ``UNREGISTER_WAIT_S``, and a grown region gets a new name, so it never collides with the old one.
+sending the response) and then refuses to unregister it as "in use": ``_release`` retries as
+``UNREGISTER_RETRY`` allows, and a grown region gets a new name, so it never collides with the old one.
 Does not cover: CUDA shared memory, servers on another host (registration fails there, with a
 message saying so).
 """
@@ -25,12 +25,12 @@ import numpy as np
 import tritonclient.utils.shared_memory as shm
 from tritonclient.utils import InferenceServerException
 
-from client.triton import ClientError, is_unavailable
+from client.triton import ClientError, RetryPolicy, is_unavailable
 
 log = logging.getLogger(__name__)
 _ids = itertools.count()
 WAVEFORM = "WAVEFORM"
-UNREGISTER_WAIT_S = 2.0
+UNREGISTER_RETRY = RetryPolicy(attempts=15, base_delay=0.005, max_delay=0.2)  # waits 1.9 s in all
 
 
 class SharedMemoryIO:
@@ -85,16 +85,14 @@ class SharedMemoryIO:
             shm.destroy_shared_memory_region(handle)
 
     def _unregister(self, name: str) -> None:
-        deadline, pause = time.monotonic() + UNREGISTER_WAIT_S, 0.005
-        while True:
+        for delay in [*UNREGISTER_RETRY.delays(), None]:
             try:
                 return self._client.unregister_system_shared_memory(name)
             except InferenceServerException as err:
-                if "currently in use" not in str(err) or time.monotonic() + pause > deadline:
+                if delay is None or "currently in use" not in str(err):
                     raise
-                log.debug("shared memory %s still in use on %s; retrying", name, self._url)
-            time.sleep(pause)
-            pause = min(2 * pause, 0.2)
+                log.debug("shared memory %s still in use on %s; retrying in %.3f s", name, self._url, delay)
+                time.sleep(delay)
 
     def infer(self, send: Callable[[list, list], object], waveforms: np.ndarray,
               output_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:

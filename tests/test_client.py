@@ -257,7 +257,7 @@ def test_a_region_the_server_still_holds_is_unregistered_once_free(busy: int) ->
 def test_a_region_held_past_the_wait_is_left_with_a_warning_and_never_blocks_its_successor(monkeypatch, caplog) -> None:
     import client.shm
 
-    monkeypatch.setattr(client.shm, "UNREGISTER_WAIT_S", 0.02)
+    monkeypatch.setattr(client.shm, "UNREGISTER_RETRY", RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.01))
     server = Registry(busy=10**6)
     io = client.shm.SharedMemoryIO(server, None, "here")
     io.reserve("WAVEFORM", 8)
