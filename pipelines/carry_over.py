@@ -6,10 +6,11 @@ the carried-over records in docs/ablation/ from it, numbers as rounded on the pa
     git show 0979452:docs/results.md > /tmp/page.md
     python -m pipelines.carry_over /tmp/page.md docs/ablation
 """
-import json
 import re
 import sys
 from pathlib import Path
+
+from pipelines.results import Record, write_record
 
 
 def main(page_path: str, out_dir: str) -> None:
@@ -19,7 +20,6 @@ def main(page_path: str, out_dir: str) -> None:
     abl = page.split("## Ablation")[1].split("## Targets")[0]
     per_fold = page.split("## Per fold")[1].split("## Seed spread")[0]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     def pm(cell):
         m = re.fullmatch(r"([\d.]+) ± ([\d.]+)", cell.strip())
@@ -69,14 +69,14 @@ def main(page_path: str, out_dir: str) -> None:
         tags = {"host.processor": host.group(1), "host.cpus": host.group(2), "torch.cuda_device": host.group(3)}
         if c[12] != "–":
             tags["host.loadavg_15min_at_end"] = c[12]
-        rec = {"row": row, "run_id": c[13].strip("`"), "start_time": None,
-               "source": f"docs/results.md as generated on {generated} UTC from the MLflow store of an earlier "
-                         "checkout (not carried over): summary numbers as rounded there, per-fold accuracies only "
-                         "where it showed them (leave-one-speaker-out rows); no per-epoch history or out-of-fold "
-                         "predictions",
-               "params": {"data.dataset": ds, "data.split": split, "model.name": c[3]},
-               "metrics": metrics, "tags": tags, "folds": fold_rows.get(row, [])}
-        (out / f"{row}.json").write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n")
+        rec = Record(row=row, run_id=c[13].strip("`"), start_time=None,
+                     source=f"docs/results.md as generated on {generated} UTC from the MLflow store of an "
+                            "earlier checkout (not carried over): summary numbers as rounded there, per-fold "
+                            "accuracies only where it showed them (leave-one-speaker-out rows); no per-epoch "
+                            "history or out-of-fold predictions",
+                     params={"data.dataset": ds, "data.split": split, "model.name": c[3]},
+                     metrics=metrics, tags=tags, folds=fold_rows.get(row, []))
+        write_record(rec, out, oof=None)
         n += 1
     print(n, "records")
 
