@@ -45,6 +45,7 @@ TARGETS = {  # ablation dataset (Row.dataset) -> (accuracy target, what the targ
 }
 SEED = "train.seed="
 FROM_MLFLOW = "mlflow"
+HARD_CLIPS_LISTED = 40  # more clips every row gets wrong: a table of their confusions instead
 
 
 @dataclass
@@ -309,12 +310,23 @@ def hard_clips(recorded: dict[str, Record | None], records: Path) -> list[str]:
         predicted = pd.DataFrame({name: top_label(t) for name, t in tables})  # (clips, rows)
         first = tables[0][1].loc[predicted.index]
         wrong = predicted.ne(first["target"], axis=0).all(axis=1)
-        rows = [[f"`{clip}`", str(first.at[clip, "fold"]), first.at[clip, "target"],
-                 ", ".join(f"{label} ({n})" for label, n in predicted.loc[clip].value_counts().items())]
-                for clip in sorted(predicted.index[wrong])]
-        lines += ["", f"{dataset} ({split}): {len(rows)} of {len(predicted)} clips wrong in all {len(tables)} "
+        clips = sorted(predicted.index[wrong])
+        lines += ["", f"{dataset} ({split}): {len(clips)} of {len(predicted)} clips wrong in all {len(tables)} "
                   f"rows ({', '.join(f'`{name}`' for name, _ in tables)}).", ""]
-        lines += table(rows, ["clip", "fold", "label", "predicted (rows)"]) if rows else []
+        if len(clips) <= HARD_CLIPS_LISTED:
+            rows = [[f"`{clip}`", str(first.at[clip, "fold"]), first.at[clip, "target"],
+                     ", ".join(f"{label} ({n})" for label, n in predicted.loc[clip].value_counts().items())]
+                    for clip in clips]
+            lines += table(rows, ["clip", "fold", "label", "predicted (rows)"]) if rows else []
+        else:  # too many to list: the confusions they share, most clips first
+            said = predicted.loc[clips].mode(axis=1)[0]  # per clip, the label most rows said
+            pairs = pd.DataFrame({"label": first.loc[clips, "target"], "said": said,
+                                  "fold": first.loc[clips, "fold"].astype(str)})
+            counts = pairs.groupby(["label", "said"]).agg(clips=("fold", "size"), folds=("fold", "unique"))
+            counts = counts.sort_values("clips", ascending=False, kind="stable")
+            lines += table([[label, said, str(row.clips), ", ".join(sorted(row.folds))]
+                            for (label, said), row in counts.iterrows()],
+                           ["label", "predicted by most rows", "clips", "folds"])
     if not lines:
         return []
     return ["", "## Clips every row gets wrong", "", "Out-of-fold predictions at each fold's best epoch, "

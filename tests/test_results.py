@@ -125,7 +125,7 @@ def test_carried_over_record_renders_without_folds(tmp_path: Path) -> None:
     assert "| `esc10-cnn` / `esc10-cnn-seed1` | 92.2 / 92.3 | +0.1 | – | 89.0 ± 2.4 / 89.0 ± 2.4 | – |" in text
 
 
-def test_clips_every_row_gets_wrong(tmp_path: Path) -> None:
+def test_clips_every_row_gets_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Of three rows' out-of-fold predictions, the clips all three get wrong, with what each said."""
     recorded: dict[str, results.Record | None] = {row.name: None for row in ROWS}
     targets = list("abcab")
@@ -145,6 +145,10 @@ def test_clips_every_row_gets_wrong(tmp_path: Path) -> None:
     assert [line for line in lines if line.startswith("| `")] == [
         "| `0.wav` | 1 | a | b (2), c (1) |", "| `4.wav` | 2 | b | a (2), c (1) |"]
     assert "fsdd" not in text
+    # Over the limit, the clips' shared confusions instead: label, what most rows said, clips, folds.
+    monkeypatch.setattr(results, "HARD_CLIPS_LISTED", 1)
+    summary = [line for line in results.hard_clips(recorded, tmp_path) if line.startswith("| ")]
+    assert summary == ["| label | predicted by most rows | clips | folds |", "| a | b | 1 | 1 |", "| b | a | 1 | 2 |"]
 
 
 def test_targets_without_runs_say_so() -> None:
