@@ -330,7 +330,8 @@ def hard_clips(recorded: dict[str, Record | None], records: Path) -> list[str]:
     if not lines:
         return []
     return ["", "## Clips every row gets wrong", "", "Out-of-fold predictions at each fold's best epoch, "
-            "per dataset and split, of the rows that recorded them."] + lines
+            f"per dataset and split, of the rows that recorded them; over {HARD_CLIPS_LISTED} clips, the "
+            "confusions they share instead (what most rows said: ties go to the first label by name)."] + lines
 
 
 def record_cells(rec: Record) -> list[str]:
