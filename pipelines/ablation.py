@@ -281,7 +281,8 @@ ROWS = [
     # row: at or above both seeds' best epochs on lucas, nicolas, theo and yweweler, between them on
     # george; its last epoch below both on jackson (91.6 against 95.6 / 94.8%).
     # fsdd-resnet-speakers-fmin100 again on this CPU (the earlier 92.5% was an AMD EPYC's): 91.7%
-    # (90.8%), so 40 epochs gain 2.3 points at the best epoch, 1.1 at the last, side by side.
+    # (90.8%), and from seed 1 92.0% (90.8%), averaged 92.6%: 40 epochs gain 2.0-2.3 points at the
+    # best epoch and 1.1 at the last, where the two seeds' means land 0.3 apart.
     Row("fsdd-resnet-speakers-fmin100-40ep", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100 trained 40 epochs (two cycles of 20) instead of 20",
         (*SPEAKER_LEVEL, "features.f_min=100.0", "train.epochs=40", "train.restart_epochs=20")),
