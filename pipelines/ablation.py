@@ -277,12 +277,12 @@ ROWS = [
     # The errors are consonants: three -> two 17 of 92, six -> eight 12. Doubling the training
     # gained 2 points on this fold before (10 -> 20 epochs: 83.4 -> 85.4% on the earlier CPU):
     # twice the schedule, two cosine cycles of 20 epochs instead of 10.
-    # 94.0% (last epoch 91.9%) against 92.5 / 92.3% (91.5 / 90.3%) from two seeds of the 20-epoch
-    # row: at or above both seeds' best epochs on lucas, nicolas, theo and yweweler, between them on
-    # george; its last epoch below both on jackson (91.6 against 95.6 / 94.8%).
-    # fsdd-resnet-speakers-fmin100 again on this CPU (the earlier 92.5% was an AMD EPYC's): 91.7%
-    # (90.8%), and from seed 1 92.0% (90.8%), averaged 92.6%: 40 epochs gain 2.0-2.3 points at the
-    # best epoch and 1.1 at the last, where the two seeds' means land 0.3 apart.
+    # 94.0% (last epoch 91.9%) against 91.7 / 92.0% (90.8 / 90.8%) from the two seeds of the 20-epoch
+    # row run again on this CPU (averaged 92.6%; the earlier 92.5 / 92.3% were an AMD EPYC's): 2.0-2.3
+    # points at the best epoch and 1.1 at the last, where the two seeds' means land 0.3 apart. Above
+    # both seeds' best epochs on jackson, lucas, nicolas and yweweler, between them on george and
+    # theo; its last epoch below both on george and jackson (88.2 / 91.6 against 92.0 / 89.6 and
+    # 94.2 / 93.8%).
     Row("fsdd-resnet-speakers-fmin100-40ep", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100 trained 40 epochs (two cycles of 20) instead of 20",
         (*SPEAKER_LEVEL, "features.f_min=100.0", "train.epochs=40", "train.restart_epochs=20")),
