@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.augment import freq_warp, level_and_noise, mixup, spec_augment, time_stretch
+from training.augment import freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch
 from training.models import BasicBlock, Classifier, ModelConfig, build_model, pool
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
@@ -154,6 +154,26 @@ def test_freq_warp_moves_a_formant_by_the_drawn_factor() -> None:
     assert float(peak_db.max()) <= 1e-4 and float(peak_db.min()) > -3  # interpolated, not amplified
     state = torch.get_rng_state()
     assert freq_warp(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws
+
+
+def test_peak_window_crops_a_random_window_that_holds_the_loudest_frame() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 8, 100) - 60
+    peaks = torch.tensor([0, 5, 50, 97, 99] * 12 + [30] * 4)  # (64,) near both edges and inside
+    x[torch.arange(64), 3, peaks] = 0.0  # each example's loudest band-frame
+    out = peak_window(x, 0.3)
+    assert out.shape == (64, 8, 30)
+    starts = []
+    for i in range(64):  # a contiguous slice of the example, holding its peak
+        start = int(torch.nonzero(x[i, 0] == out[i, 0, 0])[0])
+        torch.testing.assert_close(out[i], x[i, :, start:start + 30])
+        assert start <= int(peaks[i]) < start + 30
+        starts.append(start)
+    inside = [s for s, p in zip(starts, peaks.tolist()) if p == 50]
+    assert min(inside) < 30 and max(inside) > 40  # anywhere that keeps the peak
+    state = torch.get_rng_state()
+    assert peak_window(x, 0.0) is x and peak_window(x, 1.0) is x  # off or whole: no draws
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_level_and_noise_shift_and_fill_within_limits() -> None:

@@ -88,7 +88,8 @@ def test_every_model_cross_validates_and_reports(workdir: Path, name: str) -> No
 SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0}
 
 
-@pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS], ids=["recipe", "speaker-augmentations"])
+@pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}],
+                         ids=["recipe", "speaker-augmentations", "windows"])
 def test_same_metrics_twice_on_cpu(workdir: Path, augmentations: dict) -> None:
     def run() -> str:
         p = params(top_db=80.0 if augmentations else 0.0)
@@ -143,6 +144,11 @@ def test_fit_returns_the_moving_average_of_the_weights() -> None:
         assert not torch.allclose(result.best_state[key], model.state_dict()[key], atol=1e-5), key
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_crop_must_be_a_fraction_of_the_frames() -> None:
+    with pytest.raises(ValueError, match=r"crop is a fraction of the frames in \[0, 1\]"):
+        TrainConfig(crop=1.5)
 
 
 def test_artifacts_outlive_the_temporary_copy_that_trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

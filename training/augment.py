@@ -1,6 +1,7 @@
-"""Batch augmentations on log-mel features: Mixup, SpecAugment time/frequency masks, and the
-recording conditions of other speakers and microphones: frequency warping (vocal tract
-length), time stretching (speaking rate), level shifts and a stationary noise floor.
+"""Batch augmentations on log-mel features: Mixup, SpecAugment time/frequency masks, random
+windows around each clip's loudest frame, and the recording conditions of other speakers and
+microphones: frequency warping (vocal tract length), time stretching (speaking rate), level shifts
+and a stationary noise floor.
 
 All draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs;
 each is the identity, and draws nothing, when its strength is 0.
@@ -95,6 +96,28 @@ def time_stretch(x: torch.Tensor, max_stretch: float) -> torch.Tensor:
     src = torch.arange(frames, device=x.device) * factor  # (batch, frames)
     inside = (src <= frames - 1)[:, None, :]
     return torch.where(inside, interpolate(x, src, dim=2), x.amin(dim=(1, 2), keepdim=True))
+
+
+def peak_window(x: torch.Tensor, fraction: float) -> torch.Tensor:
+    """A random window of ``fraction`` of the frames from each example, containing its loudest frame.
+
+    x: (batch, n_mels, frames) log-mel. Returns (batch, n_mels, round(fraction * frames)): each
+    example's window starts anywhere that keeps the frame of its loudest band-frame inside, so a
+    short event padded with silence is never cropped away while a steady sound can be read from
+    anywhere (Piczak, 2015 and Tokozume et al., 2018 train on windows; these stay around the peak).
+    Identity, drawing nothing, when ``fraction`` is 0 or the window would be the whole input.
+    """
+    batch, n_mels, frames = x.shape
+    size = round(fraction * frames)
+    if fraction <= 0 or size >= frames:
+        return x
+    size = max(size, 1)
+    peak = x.amax(dim=1).argmax(dim=1)  # (batch,) frame of the loudest band-frame
+    lo = (peak - size + 1).clamp(min=0)
+    hi = peak.clamp(max=frames - size)  # lo <= hi: the window [start, start + size) holds the peak
+    start = lo + (torch.rand(batch, device=x.device) * (hi - lo + 1)).long().clamp(max=hi - lo)
+    index = (start[:, None] + torch.arange(size, device=x.device)).unsqueeze(1).expand(batch, n_mels, size)
+    return torch.gather(x, 2, index)
 
 
 def level_and_noise(x: torch.Tensor, gain_db: float, noise_db: float) -> torch.Tensor:

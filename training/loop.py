@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from training.augment import freq_warp, level_and_noise, mixup, spec_augment, time_stretch
+from training.augment import freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ class TrainConfig:
     time_mask: float = 0.2  # SpecAugment: largest time mask, fraction of frames
     freq_mask: float = 0.2  # SpecAugment: largest frequency mask, fraction of bands
     n_masks: int = 2
+    # > 0: train on random windows of this fraction of the frames, each holding its clip's loudest
+    # frame (validation and serving read whole clips; the models pool over time).
+    crop: float = 0.0
     # Other speakers and microphones (training/augment.py; 0 = off): largest mel-axis warp and
     # time stretch (fractions), largest level shift (dB), noise floor at least this far below
     # the peak (dB).
@@ -66,6 +69,8 @@ class TrainConfig:
                 f"time_mask and freq_mask are fractions in [0, 1), "
                 f"got {self.time_mask}, {self.freq_mask}"
             )
+        if not 0 <= self.crop <= 1:
+            raise ValueError(f"crop is a fraction of the frames in [0, 1] (0: whole clips), got {self.crop}")
         if not (0 <= self.freq_warp < 0.5 and 0 <= self.time_stretch < 0.5
                 and self.gain_db >= 0 and self.noise_db >= 0):
             raise ValueError(
@@ -187,6 +192,7 @@ def fit(
             if len(idx) < 2:  # BatchNorm needs two examples in training mode
                 continue
             xb = time_stretch(freq_warp(x_train[idx], cfg.freq_warp), cfg.time_stretch)
+            xb = peak_window(xb, cfg.crop)
             xb = level_and_noise(xb, cfg.gain_db, cfg.noise_db)
             xb = spec_augment(xb, cfg.time_mask, cfg.freq_mask, cfg.n_masks)
             xb, yb = mixup(xb, targets[idx], cfg.mixup_alpha)
