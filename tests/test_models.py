@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from training.augment import freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch
+from training.augment import (
+    freq_mixstyle, freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch,
+)
 from training.models import BasicBlock, Classifier, ModelConfig, build_model, pool
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
@@ -174,6 +176,24 @@ def test_peak_window_crops_a_random_window_that_holds_the_loudest_frame() -> Non
     state = torch.get_rng_state()
     assert peak_window(x, 0.0) is x and peak_window(x, 1.0) is x  # off or whole: no draws
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_freq_mixstyle_keeps_each_band_pattern_and_mixes_band_statistics() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 8, 50) * torch.linspace(1, 8, 8).view(1, 8, 1) - torch.arange(64.0).view(64, 1, 1)
+    mu, sigma = x.mean(dim=2, keepdim=True), x.std(dim=2, keepdim=True)
+    out = freq_mixstyle(x, p=1.0)
+    out_mu, out_sigma = out.mean(dim=2, keepdim=True), out.std(dim=2, keepdim=True)
+    torch.testing.assert_close((out - out_mu) / out_sigma, (x - mu) / sigma, atol=1e-4, rtol=1e-4)  # same shape
+    # Each band's new statistics mix the example's and another's: within the batch's range, and a
+    # level moves towards another of the levels 0..-63, sometimes far.
+    for new, old in ((out_mu, mu), (out_sigma, sigma)):
+        assert torch.all(new >= old.amin(dim=0) - 1e-4) and torch.all(new <= old.amax(dim=0) + 1e-4)
+    assert float((out_mu - mu).abs().amax()) > 10
+    kept = freq_mixstyle(x, p=1e-9)  # no example drawn: all keep their own statistics
+    torch.testing.assert_close(kept, x, atol=1e-4, rtol=1e-4)
+    state = torch.get_rng_state()
+    assert freq_mixstyle(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws
 
 
 def test_level_and_noise_shift_and_fill_within_limits() -> None:

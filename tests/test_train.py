@@ -85,7 +85,7 @@ def test_every_model_cross_validates_and_reports(workdir: Path, name: str) -> No
         assert "holdout" in summary
 
 
-SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0}
+SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0, "mixstyle": 0.5}
 
 
 @pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}],
@@ -146,9 +146,11 @@ def test_fit_returns_the_moving_average_of_the_weights() -> None:
         TrainConfig(ema_decay=1.0)
 
 
-def test_crop_must_be_a_fraction_of_the_frames() -> None:
+def test_crop_and_mixstyle_must_be_fractions() -> None:
     with pytest.raises(ValueError, match=r"crop is a fraction of the frames in \[0, 1\]"):
         TrainConfig(crop=1.5)
+    with pytest.raises(ValueError, match=r"mixstyle is a probability in \[0, 1\]"):
+        TrainConfig(mixstyle=-0.1)
 
 
 def test_artifacts_outlive_the_temporary_copy_that_trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 """Batch augmentations on log-mel features: Mixup, SpecAugment time/frequency masks, random
 windows around each clip's loudest frame, and the recording conditions of other speakers and
-microphones: frequency warping (vocal tract length), time stretching (speaking rate), level shifts
-and a stationary noise floor.
+microphones: frequency warping (vocal tract length), time stretching (speaking rate), level shifts,
+a stationary noise floor and another clip's spectral colouring (frequency-wise MixStyle).
 
 All draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs;
 each is the identity, and draws nothing, when its strength is 0.
@@ -138,3 +138,24 @@ def level_and_noise(x: torch.Tensor, gain_db: float, noise_db: float) -> torch.T
         -0.5, 0.5, n_mels, device=x.device).view(1, n_mels, 1)  # (batch, n_mels, 1) dB
     floor = x.amax(dim=(1, 2), keepdim=True) - below + tilt
     return 10 * torch.log10(10 ** (x / 10) + 10 ** (floor / 10))
+
+
+def freq_mixstyle(x: torch.Tensor, p: float, alpha: float = 0.3, eps: float = 1e-6) -> torch.Tensor:
+    """Frequency-wise MixStyle (Zhou et al., 2021; per mel band as in Schmid et al., 2022).
+
+    x: (batch, n_mels, frames) log-mel. With probability ``p`` an example's bands are standardised
+    over its frames and given statistics mixed from its own and a random partner's, weight
+    ``Beta(alpha, alpha)``: another microphone's and voice's colouring of the same content, the label
+    kept. Returns a tensor of the same shape; identity, drawing nothing, when ``p`` is 0.
+    """
+    if p <= 0:
+        return x
+    batch = x.shape[0]
+    mu = x.mean(dim=2, keepdim=True)  # (batch, n_mels, 1)
+    sigma = (x.var(dim=2, keepdim=True) + eps).sqrt()
+    lam = torch.distributions.Beta(alpha, alpha).sample((batch, 1, 1)).to(x.device)
+    lam = torch.where(torch.rand(batch, 1, 1, device=x.device) < p, lam, torch.ones_like(lam))  # others kept
+    perm = torch.randperm(batch, device=x.device)
+    mixed_mu = lam * mu + (1 - lam) * mu[perm]
+    mixed_sigma = lam * sigma + (1 - lam) * sigma[perm]
+    return (x - mu) / sigma * mixed_sigma + mixed_mu

@@ -18,7 +18,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from training.augment import freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch
+from training.augment import (
+    freq_mixstyle, freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class TrainConfig:
     time_stretch: float = 0.0
     gain_db: float = 0.0
     noise_db: float = 0.0
+    mixstyle: float = 0.0  # probability that an example takes on a partner's band statistics (0 = off)
     # Exponential moving average of the weights (and BatchNorm statistics), updated after every
     # optimiser step with this decay (warmed up: ``ema_decay_at``); validation, checkpoints and the
     # exported model use the average (0 = off: the trained weights themselves).
@@ -77,6 +80,8 @@ class TrainConfig:
                 f"need 0 <= freq_warp < 0.5, 0 <= time_stretch < 0.5, gain_db >= 0, noise_db >= 0; "
                 f"got {self.freq_warp}, {self.time_stretch}, {self.gain_db}, {self.noise_db}"
             )
+        if not 0 <= self.mixstyle <= 1:
+            raise ValueError(f"mixstyle is a probability in [0, 1] (0: off), got {self.mixstyle}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not self.folds:
@@ -193,7 +198,7 @@ def fit(
                 continue
             xb = time_stretch(freq_warp(x_train[idx], cfg.freq_warp), cfg.time_stretch)
             xb = peak_window(xb, cfg.crop)
-            xb = level_and_noise(xb, cfg.gain_db, cfg.noise_db)
+            xb = freq_mixstyle(level_and_noise(xb, cfg.gain_db, cfg.noise_db), cfg.mixstyle)
             xb = spec_augment(xb, cfg.time_mask, cfg.freq_mask, cfg.n_masks)
             xb, yb = mixup(xb, targets[idx], cfg.mixup_alpha)
             with autocast(device):
