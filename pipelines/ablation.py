@@ -314,13 +314,14 @@ ROWS = [
     # clip's mel-band statistics mixed with another's, p 0.4, Beta(0.3, 0.3), as for unseen devices in
     # DCASE 2022): on nicolas' fold, 10 epochs (`python -m pipelines.ablation fsdd-resnet-speakers-fmin100
     # --fold 4 --epochs 10 -S train.mixstyle=0.4`) 81.6%, the same as without: not worth a row.
-    # Validation accuracy on the left-out speaker swings by up to 23 points between epochs of the
-    # 40-epoch rows (lucas, seed 1: 74.8 -> 97.6%), so their best epoch is a lucky pick and their last
-    # epoch trails it by 2.1-2.2 points; averaged weights sit in flatter minima that carry over to
-    # unseen domains (SWAD, Cha et al., 2021). On lucas' fold, 20 epochs, a moving average of decay
-    # 0.995 per step (about 200 steps, 2.5 epochs; `--fold 3 -S train.ema_decay=0.995`): 85.6% at its
-    # best and last epoch against 86.4 / 86.4%, the collapse after the restart (60.4%) gone.
-    # The 40-epoch row with that average: does its last epoch reach the best?
+    # Validation accuracy on the left-out speaker still swings late in the 40-epoch rows (epochs
+    # 26-40: up to 15 points from one epoch to the next, george from seed 1: 77.4-92.4%), so their
+    # best epoch is a lucky pick and their last trails it by 2.1-2.2 points; averaged weights sit in
+    # flatter minima that carry over to unseen domains (SWAD, Cha et al., 2021). On lucas' fold, 20
+    # epochs, a moving average of decay 0.995 per step (about 200 steps, 2.5 epochs; `--fold 3 -S
+    # train.ema_decay=0.995`): 85.6% at its best and last epoch against 86.4 / 86.4% without, the
+    # collapse after the restart (60.4%) gone. The 40-epoch row with that average: does its last
+    # epoch reach the best?
     Row("fsdd-resnet-speakers-fmin100-40ep-ema", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-40ep with the weights' moving average (decay 0.995 per step)",
         (*SPEAKER_LEVEL, "features.f_min=100.0", "train.epochs=40", "train.restart_epochs=20",
