@@ -60,6 +60,9 @@ HALF_WIDTH = ["model.stem_channels=16", "model.widths=[16,32,64,128]"]
 # Unseen speakers (fsdd-resnet-speakers-level): each clip relative to its own peak, formant warp,
 # speaking rate.
 SPEAKER_LEVEL = ["model.top_db=80.0", "train.freq_warp=0.1", "train.time_stretch=0.2"]
+# The best unseen-speaker rows: the above with mel bands from 100 Hz, and that for twice the epochs.
+SPEAKER_FMIN100 = [*SPEAKER_LEVEL, "features.f_min=100.0"]
+SPEAKER_FMIN100_40EP = [*SPEAKER_FMIN100, "train.epochs=40", "train.restart_epochs=20"]
 
 
 @dataclass(frozen=True)
@@ -270,20 +273,20 @@ ROWS = [
     # against 89.2 / 82.2 / 89.4% for fsdd-resnet-speakers-level-seed1: only nicolas' gain holds.
     Row("fsdd-resnet-speakers-fmin100", "fsdd-speakers",
         "fsdd-resnet-speakers-level with mel bands from 100 Hz instead of 20 Hz",
-        (*SPEAKER_LEVEL, "features.f_min=100.0")),
+        tuple(SPEAKER_FMIN100)),
     # 92.3% (last epoch 90.3%) against 92.5% (91.5%) from seed 0: mel bands from 100 Hz gain about
     # a point over fsdd-resnet-speakers-level from both seeds, most on nicolas (88.2 / 85.4% against
     # 82.2 / 82.8%). Both seeds' out-of-fold probabilities averaged: 93.4%.
     Row("fsdd-resnet-speakers-fmin100-seed1", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100 from seed 1 instead of 0 (seed-to-seed spread)",
-        (*SPEAKER_LEVEL, "features.f_min=100.0", "train.seed=1")),
+        (*SPEAKER_FMIN100, "train.seed=1")),
     # Mixup in the log-mel domain overlays two words, blurring the short consonants most errors hinge
     # on; on ESC-10 the CNN scores higher without it. The best speaker row without it.
     # 91.7% (last epoch 89.8%) against 92.5 / 92.3% (91.5 / 90.3%) from two seeds with it: for
     # unseen speakers Mixup does not cost the points it costs on ESC-10, if anything it helps.
     Row("fsdd-resnet-speakers-fmin100-no-mixup", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100 without Mixup",
-        (*SPEAKER_LEVEL, "features.f_min=100.0", "train.mixup_alpha=0.0")),
+        (*SPEAKER_FMIN100, "train.mixup_alpha=0.0")),
     # Explorations on nicolas' fold, 10 epochs, against 81.6% for fsdd-resnet-speakers-fmin100 on this
     # CPU (`python -m pipelines.ablation fsdd-resnet-speakers-fmin100 --fold 4 --epochs 10 -S ...`):
     # 32 mel bands, wider filters blurring the voice's harmonics (`features.n_mels=32`): 79.2%; a
@@ -302,14 +305,14 @@ ROWS = [
     # 94.2 / 93.8%).
     Row("fsdd-resnet-speakers-fmin100-40ep", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100 trained 40 epochs (two cycles of 20) instead of 20",
-        (*SPEAKER_LEVEL, "features.f_min=100.0", "train.epochs=40", "train.restart_epochs=20")),
+        tuple(SPEAKER_FMIN100_40EP)),
     # One seed of the 40-epoch row: its gain (2.0-2.3 points) against its own seed spread, and
     # both seeds' out-of-fold probabilities averaged. 94.9% (last epoch 92.7%) against 94.0% (91.9%):
     # 0.9 points apart (a fold 1.9 median, 3.2 largest), both 2-3 points above the 20-epoch seed
     # pair (91.7 / 92.0%); averaged 95.3%. george's last epoch fell to 83.6% (best 92.4%).
     Row("fsdd-resnet-speakers-fmin100-40ep-seed1", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-40ep from seed 1 instead of 0 (seed-to-seed spread)",
-        (*SPEAKER_LEVEL, "features.f_min=100.0", "train.epochs=40", "train.restart_epochs=20", "train.seed=1")),
+        (*SPEAKER_FMIN100_40EP, "train.seed=1")),
     # Unseen speakers differ by microphone and voice, which frequency-wise MixStyle imitates (each
     # clip's mel-band statistics mixed with another's, p 0.4, Beta(0.3, 0.3), as for unseen devices in
     # DCASE 2022): on nicolas' fold, 10 epochs (`python -m pipelines.ablation fsdd-resnet-speakers-fmin100
@@ -325,8 +328,7 @@ ROWS = [
     # no; the last epoch is no higher and still trails the best by 1.6 points (george 88.4 / 91.8%).
     Row("fsdd-resnet-speakers-fmin100-40ep-ema", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-40ep with the weights' moving average (decay 0.995 per step)",
-        (*SPEAKER_LEVEL, "features.f_min=100.0", "train.epochs=40", "train.restart_epochs=20",
-         "train.ema_decay=0.995")),
+        (*SPEAKER_FMIN100_40EP, "train.ema_decay=0.995")),
 ]
 
 
