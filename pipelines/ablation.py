@@ -115,6 +115,7 @@ ROWS = [
     # 90.5% (last epoch 87.8%), the whole recipe in 34.7 min, on an AMD EPYC; run again on an Intel
     # Xeon: 89.8% (87.8%) in 25.2 min.
     Row("esc10-resnet", "esc10", "ResNet + Mixup + SpecAugment (the default recipe)", fit_final=True),
+    # 87.0% (last epoch 84.2%) in 13 min on an AMD EPYC; run again on an Intel Xeon: 87.2% (83.7%) in 4.5 min.
     Row("esc10-crnn", "esc10", "CRNN (conv + BiGRU) + Mixup + SpecAugment", tuple(CRNN)),
     # The recipe's best epochs fall late in the third restart cycle (52-57 of 60): five cycles.
     Row("esc10-resnet-long", "esc10", "the default recipe, 100 epochs (five restart cycles)",
@@ -205,7 +206,8 @@ ROWS = [
     # as the recipe, where 128 bands at full width (or hop 256, or stem stride 1) exceed 60 minutes.
     # Half width: 89.0% (last epoch 86.8%) in 11 min of CV against 90.5 / 89.5% from two seeds of
     # the recipe in 29 / 38 min, within their spread; 128 bands at half width: 88.2% (87.0%), no
-    # gain from the finer mel axis.
+    # gain from the finer mel axis (all on an AMD EPYC). Half width run again on an Intel Xeon:
+    # 89.0% (87.5%), CV 5.7 min, against 89.8 / 90.0% from the recipe's two seeds there in 22 / 29 min.
     Row("esc10-resnet-half", "esc10", "the default recipe at half width (stem 16, stages 16-128)",
         tuple(HALF_WIDTH)),
     Row("esc10-resnet-128mels-half", "esc10", "the default recipe at half width on 128 mel bands instead of 64",
