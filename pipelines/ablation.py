@@ -111,6 +111,7 @@ ROWS = [
     Row("esc10-rf", "esc10", "Random forest on MFCC statistics", ("model.name=rf",)),
     # 92.2% (last epoch 89.0%) on an AMD EPYC; run again on an Intel Xeon 92.2% (89.5%).
     Row("esc10-cnn", "esc10", "CNN (4 conv blocks), no augmentation", (*CNN, *NO_AUGMENTATION)),
+    # 89.0% (last epoch 86.7%) on an AMD EPYC; run again on an Intel Xeon: 89.0% (86.2%), CV 14.5 min.
     Row("esc10-cnn-aug", "esc10", "CNN + Mixup + SpecAugment", tuple(CNN)),
     # 90.5% (last epoch 87.8%), the whole recipe in 34.7 min, on an AMD EPYC; run again on an Intel
     # Xeon: 89.8% (87.8%) in 25.2 min.
