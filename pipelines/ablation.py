@@ -204,7 +204,8 @@ ROWS = [
         ("train.ema_decay=0.99",)),
     # Input resolution and width chosen by measurement (docs/training_benchmarks.md): half the
     # recipe's widths trains 3.6 times as fast; 128 mel bands at half width still 1.5 times as fast
-    # as the recipe, where 128 bands at full width (or hop 256, or stem stride 1) exceed 60 minutes.
+    # as the recipe, where 128 bands at full width (or hop 256, or stem stride 1) exceed 60 minutes
+    # on an AMD EPYC (the benchmark as of e90bb92; on the Intel Xeon of its next run, only stride 1).
     # Half width: 89.0% (last epoch 86.8%) in 11 min of CV against 90.5 / 89.5% from two seeds of
     # the recipe in 29 / 38 min, within their spread; 128 bands at half width: 88.2% (87.0%), no
     # gain from the finer mel axis (all on an AMD EPYC). Half width run again on an Intel Xeon:
