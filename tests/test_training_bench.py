@@ -85,3 +85,11 @@ def test_reported_rates_reproduce_the_projection_at_any_speed(train: float, infe
     exact = training.project(train, infer, 60, 400, 5)["total_seconds"]
     reported = training.project(training.significant(train), training.significant(infer), 60, 400, 5)
     assert reported["total_seconds"] == pytest.approx(exact, rel=0.01)
+
+
+def test_the_load_note_says_other_work_shared_the_machine_only_above_the_core_count():
+    report = json.loads((ROOT / "docs" / "training_benchmarks.json").read_text())
+    cores = report["machine"]["cores"]
+    assert "(at most the core count)" in training.markdown(report | {"load_15min_at_end": float(cores)})
+    busy = training.markdown(report | {"load_15min_at_end": cores + 0.5})
+    assert "(above the core count: other work shared the machine)" in busy
