@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from training.augment import (
-    freq_mixstyle, freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch,
+    freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment, time_stretch,
 )
 from training.models import BasicBlock, Classifier, ModelConfig, build_model, pool
 
@@ -129,6 +129,35 @@ def test_mixup_mixes_inputs_and_targets_alike() -> None:
     assert torch.all(my.max(dim=1).values >= 0.5)
     same_x, same_y = mixup(x, y, alpha=0.0)
     assert same_x is x and same_y is y
+
+
+def test_mix_sounds_adds_powers_at_the_targets_ratio_whatever_the_levels() -> None:
+    torch.manual_seed(0)
+    batch, n_mels, frames = 6, 4, 5
+    # Example i: a steady sound in band i % n_mels only, at a level 10 * i dB (the rest silent).
+    x = torch.full((batch, n_mels, frames), -100.0)
+    for i in range(batch):
+        x[i, i % n_mels] = 10.0 * i
+    y = torch.nn.functional.one_hot(torch.arange(batch), batch).float()
+    mx, my = mix_sounds(x, y, alpha=0.4)
+    torch.testing.assert_close(my.sum(dim=1), torch.ones(batch))
+    assert torch.all(my.max(dim=1).values >= 0.5)
+    for i in range(batch):
+        r = my[i, i]
+        j = int(torch.argmax(torch.where(torch.arange(batch) == i, -1.0, my[i])))  # the partner
+        if r > 1 - 1e-5 or i % n_mels == j % n_mels:
+            continue
+        # Whatever the two levels, the mixture holds the two sounds in the power ratio (r / (1 - r))^2.
+        ratio_db = mx[i, i % n_mels, 0] - mx[i, j % n_mels, 0]
+        torch.testing.assert_close(ratio_db, 20 * torch.log10(r / (1 - r)), atol=1e-3, rtol=0)
+    # A sound mixed with a copy of itself, louder or quieter, keeps its shape.
+    same = torch.randn(1, n_mels, frames).repeat(batch, 1, 1) * 10 + torch.arange(batch).view(-1, 1, 1) * 6.0
+    ms, _ = mix_sounds(same, y, alpha=0.4)
+    shape = ms - ms.amax(dim=(1, 2), keepdim=True)
+    torch.testing.assert_close(shape, (same - same.amax(dim=(1, 2), keepdim=True)), atol=1e-3, rtol=0)
+    state = torch.get_rng_state()
+    same_x, same_y = mix_sounds(x, y, alpha=0.0)
+    assert same_x is x and same_y is y and torch.equal(torch.get_rng_state(), state)
 
 
 def test_spec_augment_masks_within_limits() -> None:

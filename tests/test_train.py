@@ -88,8 +88,8 @@ def test_every_model_cross_validates_and_reports(workdir: Path, name: str) -> No
 SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0, "mixstyle": 0.5}
 
 
-@pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}],
-                         ids=["recipe", "speaker-augmentations", "windows"])
+@pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}, {"mixup_kind": "sounds"}],
+                         ids=["recipe", "speaker-augmentations", "windows", "mixed-sounds"])
 def test_same_metrics_twice_on_cpu(workdir: Path, augmentations: dict) -> None:
     def run() -> str:
         p = params(top_db=80.0 if augmentations else 0.0)
@@ -146,11 +146,13 @@ def test_fit_returns_the_moving_average_of_the_weights() -> None:
         TrainConfig(ema_decay=1.0)
 
 
-def test_crop_and_mixstyle_must_be_fractions() -> None:
+def test_crop_mixstyle_and_mixup_kind_are_checked() -> None:
     with pytest.raises(ValueError, match=r"crop is a fraction of the frames in \[0, 1\]"):
         TrainConfig(crop=1.5)
     with pytest.raises(ValueError, match=r"mixstyle is a probability in \[0, 1\]"):
         TrainConfig(mixstyle=-0.1)
+    with pytest.raises(ValueError, match=r"mixup_kind must be one of \['mixup', 'sounds'\], got 'bc'"):
+        TrainConfig(mixup_kind="bc")
 
 
 def test_artifacts_outlive_the_temporary_copy_that_trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

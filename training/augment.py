@@ -1,7 +1,8 @@
-"""Batch augmentations on log-mel features: Mixup, SpecAugment time/frequency masks, random
-windows around each clip's loudest frame, and the recording conditions of other speakers and
-microphones: frequency warping (vocal tract length), time stretching (speaking rate), level shifts,
-a stationary noise floor and another clip's spectral colouring (frequency-wise MixStyle).
+"""Batch augmentations on log-mel features: Mixup, between-class mixing of sounds, SpecAugment
+time/frequency masks, random windows around each clip's loudest frame, and the recording conditions
+of other speakers and microphones: frequency warping (vocal tract length), time stretching (speaking
+rate), level shifts, a stationary noise floor and another clip's spectral colouring (frequency-wise
+MixStyle).
 
 All draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs;
 each is the identity, and draws nothing, when its strength is 0.
@@ -25,6 +26,31 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor,
     perm = torch.randperm(x.shape[0], device=x.device)
     lam_x = lam.view(-1, *([1] * (x.dim() - 1)))
     return lam_x * x + (1 - lam_x) * x[perm], lam[:, None] * y + (1 - lam[:, None]) * y[perm]
+
+
+def mix_sounds(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix each example with a random partner as two sounds played together: between-class
+    learning (Tokozume et al., 2018) on log-mel in dB.
+
+    x: (batch, n_mels, frames) log-mel power in dB, y: (batch, n_classes) targets. Mixup averages
+    the dB values (the powers' geometric mean, which no overlay of the two sounds produces); here
+    the powers add, each clip's waveform scaled by ``p`` and ``1 - p`` (then normalised by
+    ``sqrt(p^2 + (1 - p)^2)``), with ``p`` chosen from the two clips' peak frame levels so that
+    the mixture sounds ``r : 1 - r``; the targets mix ``r : 1 - r``, ``r ~ Beta(alpha, alpha)``,
+    the example keeping the larger share. Returns mixed x and y of the same shapes; identity,
+    drawing nothing, when ``alpha <= 0``.
+    """
+    if alpha <= 0:
+        return x, y
+    r = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],)).to(x.device)  # (batch,)
+    r = torch.maximum(r, 1 - r).clamp(max=1 - 1e-6)
+    perm = torch.randperm(x.shape[0], device=x.device)
+    power = 10 ** (x / 10)  # (batch, n_mels, frames)
+    gain = 10 * torch.log10(power.sum(dim=1).amax(dim=1))  # (batch,) dB of each clip's loudest frame
+    p = 1 / (1 + 10 ** ((gain - gain[perm]) / 20) * (1 - r) / r)  # (batch,) waveform coefficient
+    p2, q2 = (p * p).view(-1, 1, 1), ((1 - p) * (1 - p)).view(-1, 1, 1)
+    mixed = (p2 * power + q2 * power[perm]) / (p2 + q2)
+    return 10 * torch.log10(mixed), r[:, None] * y + (1 - r[:, None]) * y[perm]
 
 
 def spec_augment(

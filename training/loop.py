@@ -19,10 +19,12 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.augment import (
-    freq_mixstyle, freq_warp, level_and_noise, mixup, peak_window, spec_augment, time_stretch,
+    freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment, time_stretch,
 )
 
 log = logging.getLogger(__name__)
+
+MIXUP = {"mixup": mixup, "sounds": mix_sounds}  # train.mixup_kind
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     restart_epochs: int = 20  # T_0 of cosine annealing with warm restarts, in epochs
     mixup_alpha: float = 0.4
+    # mixup: average two examples' dB log-mel; sounds: add their powers at a level-aware ratio
+    # (between-class learning, training/augment.py: mix_sounds).
+    mixup_kind: str = "mixup"
     time_mask: float = 0.2  # SpecAugment: largest time mask, fraction of frames
     freq_mask: float = 0.2  # SpecAugment: largest frequency mask, fraction of bands
     n_masks: int = 2
@@ -80,6 +85,8 @@ class TrainConfig:
                 f"need 0 <= freq_warp < 0.5, 0 <= time_stretch < 0.5, gain_db >= 0, noise_db >= 0; "
                 f"got {self.freq_warp}, {self.time_stretch}, {self.gain_db}, {self.noise_db}"
             )
+        if self.mixup_kind not in MIXUP:
+            raise ValueError(f"mixup_kind must be one of {sorted(MIXUP)}, got {self.mixup_kind!r}")
         if not 0 <= self.mixstyle <= 1:
             raise ValueError(f"mixstyle is a probability in [0, 1] (0: off), got {self.mixstyle}")
         if not 0 <= self.ema_decay < 1:
@@ -200,7 +207,7 @@ def fit(
             xb = peak_window(xb, cfg.crop)
             xb = freq_mixstyle(level_and_noise(xb, cfg.gain_db, cfg.noise_db), cfg.mixstyle)
             xb = spec_augment(xb, cfg.time_mask, cfg.freq_mask, cfg.n_masks)
-            xb, yb = mixup(xb, targets[idx], cfg.mixup_alpha)
+            xb, yb = MIXUP[cfg.mixup_kind](xb, targets[idx], cfg.mixup_alpha)
             with autocast(device):
                 logits = model(xb).float()
             loss = torch.sum(-yb * F.log_softmax(logits, dim=-1), dim=-1).mean()
