@@ -145,7 +145,8 @@ ROWS = [
     # Which augmentation costs the CNN its 3 points (esc10-cnn-aug against esc10-cnn): each alone.
     # Mixup only 90.2%, the masks only 90.5%, both 89.0%, neither 92.2 / 92.3% from two seeds: each
     # costs about 2 points on its own; neither is the whole loss. Mixup only run again on an Intel
-    # Xeon: 90.8% (last epoch 88.0%) against 90.2% (88.0%) on an AMD EPYC, CV 14.6 min.
+    # Xeon: 90.8% (last epoch 88.0%) against 90.2% (88.0%) on an AMD EPYC, CV 14.6 min; the masks only
+    # run again there: 91.0% (89.0%) against 90.5% (88.8%), CV 13.3 min.
     Row("esc10-cnn-mixup", "esc10", "CNN + Mixup only (no SpecAugment masks)",
         (*CNN, "train.time_mask=0.0", "train.freq_mask=0.0")),
     Row("esc10-cnn-specaugment", "esc10", "CNN + SpecAugment masks only (no Mixup)",
