@@ -155,6 +155,7 @@ ROWS = [
     # time stretch, level), in the feature domain (training/augment.py), on the best row's CNN.
     # 92.0% (last epoch 90.7%) against 92.2 / 92.3% (89.0 / 90.8%) from two seeds without: no
     # gain beyond the seed spread; averaged with esc10-cnn-seed1's out-of-fold probabilities 92.5%.
+    # Run again on an Intel Xeon (the above on an AMD EPYC): 91.5% (last epoch 90.5%), CV 16.6 min.
     Row("esc10-cnn-deform", "esc10", "CNN + pitch-like mel warp (10%), time stretch (20%), level (+-6 dB)",
         (*CNN, *NO_AUGMENTATION, "train.freq_warp=0.1", "train.time_stretch=0.2", "train.gain_db=6.0")),
     # Its best epochs came at the end of the last restart cycle (51-60 of 60) on three folds: the same
