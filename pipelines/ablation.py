@@ -212,7 +212,8 @@ ROWS = [
     # Half width: 89.0% (last epoch 86.8%) in 11 min of CV against 90.5 / 89.5% from two seeds of
     # the recipe in 29 / 38 min, within their spread; 128 bands at half width: 88.2% (87.0%), no
     # gain from the finer mel axis (all on an AMD EPYC). Half width run again on an Intel Xeon:
-    # 89.0% (87.5%), CV 5.7 min, against 89.8 / 90.0% from the recipe's two seeds there in 22 / 29 min.
+    # 89.0% (87.5%), CV 5.7 min, against 89.8 / 90.0% from the recipe's two seeds there in 22 / 29 min;
+    # 128 bands at half width there: 88.5% (86.5%), CV 13.0 min.
     Row("esc10-resnet-half", "esc10", "the default recipe at half width (stem 16, stages 16-128)",
         tuple(HALF_WIDTH)),
     Row("esc10-resnet-128mels-half", "esc10", "the default recipe at half width on 128 mel bands instead of 64",
