@@ -6,6 +6,10 @@ Writes ``models/model.pt`` (weights plus every config needed to rebuild them), `
 and ``metrics/cv/`` (confusion matrix, per-class accuracy, misclassified clips, out-of-fold
 predictions, plots). Tracks one MLflow parent run with a nested run per fold.
 
+Networks are also scored as a snapshot ensemble (``training.loop.snapshot_epochs``: the weights
+at the end of each restart cycle, their probabilities averaged): ``snapshot_accuracy`` per fold,
+its mean and std, and ``metrics/cv/oof_snapshot_predictions.csv``.
+
 Networks (``resnet``, ``cnn``, ``crnn``) and the random-forest baseline (``rf``) share the
 cross-validation; only networks produce an exportable model (``rf`` writes a checkpoint that
 names the baseline, and `export` refuses it).
@@ -36,7 +40,7 @@ from pipelines.params import from_dict, load_params
 from training.baseline import mfcc_statistics, random_forest
 from training.loop import TrainConfig, fit, predict_proba
 from training.models import ModelConfig, build_model
-from training.reports import classification_metrics, write_cv_report
+from training.reports import classification_metrics, oof_predictions, write_cv_report
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +136,17 @@ def fit_network(data: Data, train_idx, val_idx, model_cfg: ModelConfig, train_cf
     return model, result
 
 
+@dataclass
+class FoldResult:
+    probs: np.ndarray  # (val clips, n_classes), the chosen epoch's (rf: the forest's)
+    history: list[dict]  # one row per epoch (rf: none)
+    metrics: dict
+    snapshot_probs: np.ndarray | None = None  # (val clips, n_classes), the snapshot ensemble's
+
+
 def run_fold(fold: int, data: Data, model_cfg: ModelConfig, train_cfg: TrainConfig,
-             mfcc: np.ndarray | None) -> tuple[np.ndarray, list[dict], dict]:
-    """Train on the other folds, predict ``fold``: (val clips, n_classes) probabilities."""
+             mfcc: np.ndarray | None) -> FoldResult:
+    """Train on the other folds, predict ``fold``."""
     train_idx, val_idx = data.split(fold)
     with mlflow.start_run(run_name=f"fold-{fold}", nested=True):
         # What the fold is where the split names it (fsdd: the left-out speaker).
@@ -146,6 +158,7 @@ def run_fold(fold: int, data: Data, model_cfg: ModelConfig, train_cfg: TrainConf
             forest = random_forest(model_cfg.n_estimators, train_cfg.seed)
             forest.fit(mfcc[train_idx], data.y[train_idx].numpy())
             history, extra = [], {"train_seconds": time.perf_counter() - start}
+            snapshot = None
             start = time.perf_counter()
             probs = forest.predict_proba(mfcc[val_idx])
         else:
@@ -156,13 +169,17 @@ def run_fold(fold: int, data: Data, model_cfg: ModelConfig, train_cfg: TrainConf
             history = [{"fold": fold} | row for row in result.history]
             extra = {"best_epoch": result.best_epoch, "train_seconds": result.train_seconds,
                      "train_samples_per_second": result.samples_seen / result.train_seconds}
+            snapshot = result.snapshot_probs
+            if snapshot is not None:
+                extra["snapshot_accuracy"] = history[-1]["val_snapshot_accuracy"]
             start = time.perf_counter()
             probs = predict_proba(model, data.x[val_idx])
         extra["inference_samples_per_second"] = len(val_idx) / (time.perf_counter() - start)
         metrics = classification_metrics(data.y[val_idx].numpy(), probs, len(data.labels)) | extra
-        mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items()})
+        # The snapshot ensemble is no epoch's: logged under its own name, not as the best epoch's.
+        mlflow.log_metrics({(k if k == "snapshot_accuracy" else f"best_{k}"): v for k, v in metrics.items()})
     log.info("fold %d: %s", fold, {k: round(v, 4) for k, v in metrics.items()})
-    return probs, history, metrics
+    return FoldResult(probs, history, metrics, snapshot)
 
 
 def main(params: dict) -> dict:
@@ -193,17 +210,28 @@ def main(params: dict) -> dict:
             | {"data.dataset": data.info["dataset"], "data.split": data.info["split"]}
         )
         oof = np.zeros((len(data.y), len(data.labels)), dtype=np.float32)
+        oof_snapshot = oof.copy() if model_cfg.is_network else None
         curves, fold_metrics = [], {}
         for fold in train_cfg.folds:
             val_idx = data.split(fold)[1]
-            oof[val_idx], history, fold_metrics[fold] = run_fold(fold, data, model_cfg, train_cfg, mfcc)
-            curves += history
+            fold_result = run_fold(fold, data, model_cfg, train_cfg, mfcc)
+            oof[val_idx], fold_metrics[fold] = fold_result.probs, fold_result.metrics
+            if oof_snapshot is not None:
+                oof_snapshot[val_idx] = fold_result.snapshot_probs
+            curves += fold_result.history
         validated = np.isin(data.folds, train_cfg.folds)
         report_dir = paths.METRICS / "cv"
         cv = write_cv_report(report_dir, data.y.numpy()[validated], oof[validated],
                              data.folds[validated], data.filenames[validated], data.labels,
                              pd.DataFrame(curves) if curves else None)
         summary = {k: v for k, v in cv.items() if k.endswith(("_mean", "_std"))}
+        if oof_snapshot is not None:
+            snapshot = [m["snapshot_accuracy"] for m in fold_metrics.values()]
+            summary |= {"snapshot_accuracy_mean": float(np.mean(snapshot)),
+                        "snapshot_accuracy_std": float(np.std(snapshot))}
+            oof_predictions(data.filenames[validated], data.folds[validated], data.y.numpy()[validated],
+                            oof_snapshot[validated], data.labels).to_csv(
+                report_dir / "oof_snapshot_predictions.csv", index=False)
         summary["pooled"] = cv["pooled"]
         summary["folds"] = {str(k): v for k, v in fold_metrics.items()}
         for key in ("train_samples_per_second", "inference_samples_per_second", "train_seconds"):

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from pipelines import paths, train
 from training.checkpoint import load_checkpoint
 from training.features import LogMelConfig
-from training.loop import TrainConfig, fit
+from training.loop import TrainConfig, fit, predict_proba, snapshot_epochs
 
 LABELS = ["low", "mid", "high"]
 N_MELS, FRAMES = 16, 24
@@ -76,13 +76,20 @@ def test_every_model_cross_validates_and_reports(workdir: Path, name: str) -> No
     assert len(oof) == 60 and set(oof["fold"]) == {1, 2, 3, 4, 5}
     assert (report / "confusion_matrix.png").stat().st_size > 1000
     assert (report / "learning_curves.png").is_file() == (name != "rf")
+    snapshot = report / "oof_snapshot_predictions.csv"
     if name == "rf":  # the separable synthetic bands are easy for a forest
         assert summary["accuracy_mean"] == 1.0
+        assert not snapshot.exists() and "snapshot_accuracy_mean" not in summary
         with pytest.raises(ValueError, match="holds no trained network"):
             load_checkpoint(workdir / paths.MODELS / "model.pt")
     else:
         assert load_checkpoint(workdir / paths.MODELS / "model.pt").model.name == name
         assert "holdout" in summary
+        snapshot_oof = pd.read_csv(snapshot)
+        assert snapshot_oof["file"].equals(oof["file"])
+        by_fold = (snapshot_oof["predicted"] == snapshot_oof["target"]).groupby(snapshot_oof["fold"]).mean()
+        assert summary["snapshot_accuracy_mean"] == pytest.approx(by_fold.mean())
+        assert [summary["folds"][str(f)]["snapshot_accuracy"] for f in range(1, 6)] == pytest.approx(by_fold.tolist())
 
 
 SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0, "mixstyle": 0.5}
@@ -119,6 +126,25 @@ def test_fit_returns_the_best_validation_epoch() -> None:
     accs = [row["val_accuracy"] for row in result.history]
     assert result.best_epoch == 1 + int(np.argmax(accs))
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+
+
+def test_fit_scores_the_snapshot_ensemble_of_each_cycles_last_epoch() -> None:
+    assert snapshot_epochs(60, 20) == [20, 40, 60]
+    assert snapshot_epochs(50, 20) == [20, 40, 50]
+    assert snapshot_epochs(5, 10) == [5]
+    torch.manual_seed(0)
+    x, y = torch.randn(24, N_MELS, FRAMES), torch.arange(24) % 3
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(N_MELS * FRAMES, 3))
+    probs = {}  # epoch -> the validation probabilities of that epoch's weights
+    result = fit(model, x, y, 3, TrainConfig(epochs=5, restart_epochs=2, batch_size=8, device="cpu"), val=(x, y),
+                 on_epoch=lambda row: probs.setdefault(row["epoch"], predict_proba(model, x)))
+    assert [row["epoch"] for row in result.history if "val_snapshot_accuracy" in row] == [2, 4, 5]
+    expected = np.mean([probs[2], probs[4], probs[5]], axis=0)
+    np.testing.assert_allclose(result.snapshot_probs, expected, rtol=1e-6)
+    assert result.history[-1]["val_snapshot_accuracy"] == pytest.approx(np.mean(expected.argmax(1) == y.numpy()))
+    assert not np.allclose(result.snapshot_probs, probs[5])  # not just the last epoch
+    without_val = fit(model, x, y, 3, TrainConfig(epochs=2, batch_size=8, device="cpu"))
+    assert without_val.snapshot_probs is None
 
 
 def test_fit_returns_the_moving_average_of_the_weights() -> None:

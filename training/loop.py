@@ -132,6 +132,16 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
     samples_seen: int = 0
+    # With validation: the snapshot ensemble's (n_val, n_classes) probabilities, the mean of those
+    # of the weights at the end of each restart cycle and at the last epoch (``snapshot_epochs``).
+    snapshot_probs: np.ndarray | None = None
+
+
+def snapshot_epochs(epochs: int, restart_epochs: int) -> list[int]:
+    """Epochs whose weights form the snapshot ensemble (Huang et al., 2017): each cosine cycle's
+    last epoch, where the learning rate is lowest, and the last epoch. Fixed by the schedule, not
+    chosen on the validation fold, so the ensemble's accuracy is not optimistic by a choice."""
+    return sorted(set(range(restart_epochs, epochs + 1, restart_epochs)) | {epochs})
 
 
 def autocast(device: torch.device):
@@ -151,8 +161,8 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> np
     return torch.cat(out).cpu().numpy()
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    probs = predict_proba(model, x)
+def scores(probs: np.ndarray, y: torch.Tensor) -> dict:
+    """(n, n_classes) probabilities and (n,) targets -> negative log-likelihood and accuracy."""
     p = torch.from_numpy(probs)
     y = y.cpu()
     loss = F.nll_loss(torch.log(p.clamp_min(1e-12)), y).item()
@@ -174,6 +184,8 @@ def fit(
     With ``val``, the state of the epoch with the best validation accuracy (lower loss breaks
     ties) is returned; without it, the last epoch's state. With ``cfg.ema_decay`` the states, and
     the validation, are those of the weights' moving average. States are returned on the CPU.
+    With ``val``, the snapshot ensemble's probabilities are kept too, and its accuracy so far is
+    in the history at each ``snapshot_epochs`` epoch (``val_snapshot_accuracy``).
     """
     torch.manual_seed(cfg.seed)
     device = cfg.torch_device()
@@ -194,6 +206,8 @@ def fit(
     targets = F.one_hot(y_train, n_classes).float()  # (n, n_classes)
     result = FitResult(best_state=cpu_state(model), best_epoch=0)
     best_key = (-1.0, 0.0)
+    snapshots = set(snapshot_epochs(cfg.epochs, cfg.restart_epochs))
+    snapshot_sum = None  # (n_val, n_classes), summed over the snapshots so far
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -222,8 +236,13 @@ def fit(
         result.samples_seen += seen
         row = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": opt.param_groups[0]["lr"]}
         if val is not None:
-            metrics = evaluate(scored, *val)
+            probs = predict_proba(scored, val[0])
+            metrics = scores(probs, val[1])
             row |= {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"]}
+            if epoch in snapshots:
+                snapshot_sum = probs if snapshot_sum is None else snapshot_sum + probs
+                result.snapshot_probs = snapshot_sum / sum(e <= epoch for e in snapshots)
+                row["val_snapshot_accuracy"] = scores(result.snapshot_probs, val[1])["accuracy"]
             key = (metrics["accuracy"], -metrics["loss"])
             if key > best_key:
                 best_key, result.best_epoch = key, epoch
