@@ -5,11 +5,12 @@ Two steps, both run by ``python -m pipelines.results``:
 1. Record: for each ablation row (``pipelines/ablation.py``), the newest finished MLflow parent run
    tagged with the row's DVC experiment name is written to ``docs/ablation/<row>.json`` (its
    parameters, summary metrics and provenance tags; each fold's metrics and validation accuracy
-   by epoch) and ``docs/ablation/<row>.oof.csv.gz`` (its out-of-fold predictions). A record whose
+   by epoch) and ``docs/ablation/<row>.oof.csv.gz`` (its out-of-fold predictions; the snapshot
+   ensemble's, where the run wrote them, in ``<row>.snapshot.oof.csv.gz``). A record whose
    row has no run in this store (a fresh checkout, another machine) is kept as it is: committed,
    the records are the durable copy of what a store held.
 2. Render the page from the records: the table, each target's verdict, per-speaker folds, seed
-   spread and out-of-fold ensembles, and the command that reproduces each row.
+   spread and out-of-fold ensembles, snapshot ensembles, and the command that reproduces each row.
 
     python -m pipelines.results            # updates docs/ablation/, writes docs/results.md
 """
@@ -34,6 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from model_repository.registry import set_tracking_uri
 from pipelines.ablation import EXPERIMENT, RECIPE_BUDGET_SECONDS, ROWS, Row
+from training.loop import snapshot_epochs
 
 log = logging.getLogger(__name__)
 OUT = Path("docs/results.md")
@@ -72,8 +74,9 @@ class Record:
     def path(self, records: Path) -> Path:
         return records / f"{self.row}.json"
 
-    def oof_path(self, records: Path) -> Path:
-        return records / f"{self.row}.oof.csv.gz"
+    def oof_path(self, records: Path, kind: str = "") -> Path:
+        """``kind``: "" for the chosen epochs' predictions, "snapshot" for the snapshot ensemble's."""
+        return records / f"{self.row}{'.' + kind if kind else ''}.oof.csv.gz"
 
     def pct(self, key: str) -> str:
         m = self.metrics
@@ -92,20 +95,22 @@ def load_records(records: Path) -> dict[str, Record]:
     return {p.stem: Record(**json.loads(p.read_text())) for p in sorted(records.glob("*.json"))}
 
 
-def write_record(record: Record, records: Path, oof: pd.DataFrame | None) -> None:
+def write_record(record: Record, records: Path, oof: pd.DataFrame | None,
+                 snapshot_oof: pd.DataFrame | None = None) -> None:
     records.mkdir(parents=True, exist_ok=True)
     record.path(records).write_text(json.dumps(asdict(record), indent=1, sort_keys=True) + "\n")
-    if oof is not None:  # mtime 0: the same predictions give the same bytes
-        oof.to_csv(record.oof_path(records), index=False, float_format="%.6g",
-                   compression={"method": "gzip", "mtime": 0})
-    else:
-        record.oof_path(records).unlink(missing_ok=True)
+    for kind, table in (("", oof), ("snapshot", snapshot_oof)):
+        path = record.oof_path(records, kind)
+        if table is not None:  # mtime 0: the same predictions give the same bytes
+            table.to_csv(path, index=False, float_format="%.6g", compression={"method": "gzip", "mtime": 0})
+        else:
+            path.unlink(missing_ok=True)
 
 
-def out_of_fold(record: Record, records: Path) -> pd.DataFrame | None:
+def out_of_fold(record: Record, records: Path, kind: str = "") -> pd.DataFrame | None:
     """The record's out-of-fold predictions (a clip a row: file, fold, target, ``prob_<label>``),
-    None where it has none."""
-    path = record.oof_path(records)
+    None where it has none; ``kind="snapshot"``: the snapshot ensemble's."""
+    path = record.oof_path(records, kind)
     return pd.read_csv(path) if path.is_file() else None
 
 
@@ -125,12 +130,12 @@ def fold_runs(client: MlflowClient, run: Run) -> list[Run]:
     return sorted(folds, key=lambda f: int(f.data.params.get("fold", 0)))
 
 
-def tracked_out_of_fold(run: Run) -> pd.DataFrame | None:
-    """The run's ``cv/oof_predictions.csv``, None where its artifacts are not in the store."""
+def tracked_out_of_fold(run: Run, name: str = "oof_predictions.csv") -> pd.DataFrame | None:
+    """The run's ``cv/<name>``, None where the store does not hold it."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=tmp,
-                                                       artifact_path="cv/oof_predictions.csv")
+                                                       artifact_path=f"cv/{name}")
         except (MlflowException, OSError):
             return None
         return pd.read_csv(path)
@@ -163,7 +168,8 @@ def update_records(client: MlflowClient, records: Path) -> list[str]:
         run = next((r for r in runs if r.data.tags.get("dvc_experiment") == row.name), None)
         if run is None or (row.name in known and known[row.name].run_id == run.info.run_id):
             continue
-        write_record(record_from_run(client, row.name, run), records, tracked_out_of_fold(run))
+        write_record(record_from_run(client, row.name, run), records, tracked_out_of_fold(run),
+                     tracked_out_of_fold(run, "oof_snapshot_predictions.csv"))
         updated.append(row.name)
     return updated
 
@@ -234,16 +240,22 @@ def recipe_time(recorded: dict[str, Record | None]) -> list[str]:
     return lines
 
 
-def seed_pairs() -> list[tuple[Row, Row]]:
-    """(row, the row it repeats from another seed): rows whose settings differ only by ``train.seed``."""
+def seed_groups() -> list[list[Row]]:
+    """Rows whose settings differ only by ``train.seed``, the unseeded row first, in groups of two
+    or more."""
     def settings(row: Row) -> tuple:
         return row.dataset, tuple(o for o in row.overrides if not o.startswith(SEED))
 
-    def seeded(row: Row) -> bool:
-        return any(o.startswith(SEED) for o in row.overrides)
+    groups: dict[tuple, list[Row]] = {}
+    for row in sorted(ROWS, key=lambda r: any(o.startswith(SEED) for o in r.overrides)):
+        groups.setdefault(settings(row), []).append(row)
+    return [g for g in groups.values() if len(g) > 1 and not any(o.startswith(SEED) for o in g[0].overrides)]
 
-    unseeded = {settings(r): r for r in ROWS if not seeded(r)}
-    return [(row, unseeded[settings(row)]) for row in ROWS if seeded(row) and settings(row) in unseeded]
+
+def seed_pairs() -> list[tuple[Row, Row]]:
+    """(row, the row it repeats from another seed): each seeded row with its group's unseeded one."""
+    return sorted(((row, group[0]) for group in seed_groups() for row in group[1:]),
+                  key=lambda pair: ROWS.index(pair[0]))
 
 
 def ensemble_accuracy(tables: list[pd.DataFrame]) -> float:
@@ -278,13 +290,44 @@ def seed_spread(recorded: dict[str, Record | None], records: Path) -> list[str]:
                      "–" if any(t is None for t in tables) else f"{100 * ensemble_accuracy(tables):.1f}"])
     if not rows:
         return []
-    return ["", "## Seed spread", "", "Rows that repeat another from a different `train.seed`: best-epoch "
-            "accuracy % of each, their difference, and the median and largest difference of one fold "
-            "between the two: a difference between two rows of this size is what a seed alone can make. "
-            "Ensemble: both runs' out-of-fold probabilities averaged, each fold's best epoch "
-            "(`–`: a record without fold accuracies or out-of-fold predictions).", "",
-            *table(rows, ["rows", "accuracy %", "difference", "per fold: median / largest",
-                          "last-epoch accuracy %", "ensemble accuracy %"])]
+    lines = ["", "## Seed spread", "", "Rows that repeat another from a different `train.seed`: best-epoch "
+             "accuracy % of each, their difference, and the median and largest difference of one fold "
+             "between the two: a difference between two rows of this size is what a seed alone can make. "
+             "Ensemble: both runs' out-of-fold probabilities averaged, each fold's best epoch "
+             "(`–`: a record without fold accuracies or out-of-fold predictions).", "",
+             *table(rows, ["rows", "accuracy %", "difference", "per fold: median / largest",
+                           "last-epoch accuracy %", "ensemble accuracy %"])]
+    for group in seed_groups():  # three seeds or more: all of them averaged
+        recs = [rec for row in group if (rec := recorded[row.name]) is not None]
+        tables = [out_of_fold(rec, records) for rec in recs]
+        if len(recs) < 3 or any(t is None for t in tables):
+            continue
+        lines += ["", f"All {len(recs)} seeds of `{group[0].name}` averaged ("
+                  + " + ".join(f"`{rec.row}`" for rec in recs) + f"): {100 * ensemble_accuracy(tables):.1f}% "
+                  "(each: " + " / ".join(f"{100 * rec.metrics['accuracy_mean']:.1f}" for rec in recs) + "%)."]
+    return lines
+
+
+def snapshot_ensembles(recorded: dict[str, Record | None]) -> list[str]:
+    """Rows that scored their snapshot ensemble: it against the best and the last epoch."""
+    rows = []
+    for row in ROWS:
+        rec = recorded[row.name]
+        if rec is None or "snapshot_accuracy_mean" not in rec.metrics:
+            continue
+        epochs = snapshot_epochs(int(rec.params["train.epochs"]), int(rec.params["train.restart_epochs"]))
+        by_fold = " / ".join(f"{100 * f['metrics']['snapshot_accuracy']:.1f}" for f in rec.folds
+                             if "snapshot_accuracy" in f["metrics"])
+        rows.append([f"`{row.name}`", ", ".join(map(str, epochs)), rec.pct("accuracy"),
+                     rec.pct("last_epoch_accuracy"), rec.pct("snapshot_accuracy"), by_fold or "–"])
+    if not rows:
+        return []
+    return ["", "## Snapshot ensembles", "", "Each fold's validation probabilities averaged over the weights "
+            "at the end of each restart cycle and at the last epoch (Huang et al., 2017): epochs fixed by "
+            "the schedule, none chosen on the validation fold, so, like the last epoch, free of the "
+            "best epoch's optimism. Mean ± std over folds, then each fold in fold order.", "",
+            *table(rows, ["row", "snapshot epochs", "best-epoch accuracy %", "last-epoch accuracy %",
+                          "snapshot-ensemble accuracy %", "per fold %"])]
 
 
 def top_label(oof: pd.DataFrame) -> pd.Series:
@@ -386,6 +429,7 @@ def render(recorded: dict[str, Record | None], records: Path) -> str:
     lines += recipe_time(recorded)
     lines += per_fold(recorded)
     lines += seed_spread(recorded, records)
+    lines += snapshot_ensembles(recorded)
     lines += hard_clips(recorded, records)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
               "(`python -m pipelines.ablation <row>` runs the same):", ""]
