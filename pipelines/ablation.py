@@ -142,8 +142,7 @@ ROWS = [
     # 89.5%) from both seeds, by more than either pair's seed spread. Run again on another CPU (Intel
     # Xeon; the first run was on an AMD EPYC, whose kernels round differently): 92.5% (last epoch
     # 90.8%), so the row reproduces within 0.2 points. Run again on the Intel Xeon to score its snapshot
-    # ensemble: replayed bit for bit; snapshot ensemble 89.0%, below its last epoch (90.8%); the two
-    # seeds' snapshot ensembles averaged: 89.8%.
+    # ensemble: replayed bit for bit; snapshot ensemble 89.0%, below its last epoch (90.8%).
     Row("esc10-cnn-seed1", "esc10", "esc10-cnn from seed 1 instead of 0 (seed-to-seed spread)",
         (*CNN, *NO_AUGMENTATION, "train.seed=1")),
     # Which augmentation costs the CNN its 3 points (esc10-cnn-aug against esc10-cnn): each alone.
