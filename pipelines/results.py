@@ -246,10 +246,13 @@ def seed_groups() -> list[list[Row]]:
     def settings(row: Row) -> tuple:
         return row.dataset, tuple(o for o in row.overrides if not o.startswith(SEED))
 
+    def seeded(row: Row) -> bool:
+        return any(o.startswith(SEED) for o in row.overrides)
+
     groups: dict[tuple, list[Row]] = {}
-    for row in sorted(ROWS, key=lambda r: any(o.startswith(SEED) for o in r.overrides)):
+    for row in ROWS:
         groups.setdefault(settings(row), []).append(row)
-    return [g for g in groups.values() if len(g) > 1 and not any(o.startswith(SEED) for o in g[0].overrides)]
+    return [sorted(g, key=seeded) for g in groups.values() if len(g) > 1 and not all(map(seeded, g))]
 
 
 def seed_pairs() -> list[tuple[Row, Row]]:
