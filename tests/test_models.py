@@ -9,7 +9,7 @@ import torch
 from training.augment import (
     freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment, time_stretch,
 )
-from training.models import BasicBlock, Classifier, ModelConfig, build_model, pool
+from training.models import PCEN, BasicBlock, Classifier, ModelConfig, build_model, pool
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
 
@@ -92,6 +92,36 @@ def test_mean_norm_makes_the_network_blind_to_a_fixed_frequency_response() -> No
     plain = build_model(ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0), n_mels=16, n_classes=3)
     plain.load_state_dict(model.state_dict())
     assert not torch.allclose(plain.eval()(coloured), plain(x), atol=1e-3)
+
+
+@pytest.mark.parametrize("frames", [3.0, 40.0])
+def test_pcen_is_the_recursive_filter_of_librosa_pcen(frames: float) -> None:
+    """The truncated convolution equals the recursive smoothing M[t] = s E[t] + (1 - s) M[t-1] started
+    at the first frame's level (librosa.pcen's defaults), also long after a 30 dB louder stretch."""
+    from scipy.signal import lfilter, lfilter_zi
+
+    torch.manual_seed(0)
+    db = torch.randn(2, 8, 300) * 10 - 30
+    quiet = db.clone()
+    db[:, :, 100:140] += 30.0
+    with torch.no_grad():
+        out, quiet = (PCEN(8, frames)(x).numpy() for x in (db, quiet))
+    power = 10.0 ** (db.double().numpy() / 10.0)
+    s = (np.sqrt(1 + 4 * frames**2) - 1) / (2 * frames**2)
+    smooth = lfilter([s], [1, s - 1], power, axis=-1, zi=lfilter_zi([s], [1, s - 1]) * power[..., :1])[0]
+    reference = (power / (1e-6 + smooth) ** 0.98 + 2.0) ** 0.5 - 2.0**0.5
+    np.testing.assert_allclose(out, reference, rtol=0, atol=1e-4)
+    assert np.abs(out - quiet)[:, :, 140:160].max() > 0.01  # the loud stretch still weighs on the average
+    with pytest.raises(ValueError, match="pcen_frames"):
+        ModelConfig(pcen_frames=-1.0)
+
+
+def test_pcen_exponents_train_per_band() -> None:
+    model = build_model(ModelConfig(stem_channels=4, widths=(4, 8), pcen_frames=5.0), n_mels=16, n_classes=3)
+    model(torch.randn(4, 16, 30) * 10 - 40).sum().backward()
+    for p in (model.pcen.log_alpha, model.pcen.log_delta, model.pcen.log_r):
+        assert p.shape == (16,) and p.grad is not None and p.grad.abs().sum() > 0
+    assert "pcen.log_r" in model.state_dict() and "pcen.kernel" not in model.state_dict()  # rebuilt from cfg
 
 
 def test_stages_widen_and_blocks_repeat() -> None:

@@ -3,8 +3,9 @@
 Every network takes (batch, n_mels, frames) log-mel in dB, of any number of frames, and returns
 (batch, n_classes) logits. Input normalisation lives inside the model, so exported graphs need
 no separate statistics: optionally each clip's level (``top_db``: dB relative to the clip's
-loudest band-frame, floored ``top_db`` below it) and spectral colouring (``mean_norm``: each mel
-band minus its mean over the clip's frames), then a BatchNorm over mel bands.
+loudest band-frame, floored ``top_db`` below it), per-channel energy normalisation (``pcen_frames``)
+and spectral colouring (``mean_norm``: each mel band minus its mean over the clip's frames), then a
+BatchNorm over mel bands.
 
 - ``resnet``: stem conv+BN, residual stages of increasing width, pooling, linear.
 - ``cnn``: conv+BN+ReLU+maxpool blocks (64-128-256-512), pooling, FC ``hidden``, dropout.
@@ -15,9 +16,11 @@ The classical baseline (random forest on MFCC statistics) lives in ``training/ba
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 NETWORKS = ("resnet", "cnn", "crnn")
@@ -41,6 +44,10 @@ class ModelConfig:
     # domain): removes a microphone's or room's fixed frequency response, but for a clip of one
     # word also much of the word (pipelines/ablation.py, row fsdd-resnet-speakers-cmn).
     mean_norm: bool = False
+    # > 0: per-channel energy normalisation (PCEN) instead of log compression, each band's power over
+    # its own smoothed past with this time constant in frames: level- and microphone-free, onsets
+    # (consonants) stressed; trainable per band (0: off).
+    pcen_frames: float = 0.0
     # How the last conv features reach the head (resnet, cnn): "mean" over mel rows and frames;
     # "bands": mean over frames only, the mel rows left after the strides kept apart, so the head
     # sees where in frequency a pattern lies (channels * rows features); "stats": mean over mel
@@ -68,6 +75,8 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.top_db < 0:
             raise ValueError(f"top_db must be >= 0 (0: off), got {self.top_db}")
+        if self.pcen_frames < 0:
+            raise ValueError(f"pcen_frames must be >= 0 (0: off), got {self.pcen_frames}")
         if self.pooling not in POOLINGS or (self.pooling != "mean" and self.name == "crnn"):
             raise ValueError(f"pooling must be one of {list(POOLINGS)} (crnn: mean), got {self.pooling!r}")
 
@@ -97,6 +106,39 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
             nn.init.zeros_(m.bias)
+
+
+class PCEN(nn.Module):
+    """Per-channel energy normalisation (Wang et al., 2017) of log-mel dB, its exponents trainable per band.
+
+    Each band's power E over M, its causal exponential moving average (time constant ``frames``;
+    librosa.pcen's smoothing, started from the first frame's level), then compressed:
+    (E / (eps + M)^alpha + delta)^r - delta^r. The average is a convolution truncated where its
+    weights fall 100 dB below the newest frame's (renormalised), so the exported graph takes any
+    number of frames and matches the recursive filter within float32 precision.
+
+    Input: (batch, n_mels, frames) dB. Output: (batch, n_mels, frames).
+    """
+
+    def __init__(self, n_mels: int, frames: float, alpha: float = 0.98, delta: float = 2.0, r: float = 0.5,
+                 eps: float = 1e-6) -> None:
+        super().__init__()
+        s = (math.sqrt(1.0 + 4.0 * frames**2) - 1.0) / (2.0 * frames**2)  # librosa.pcen's smoothing weight
+        taps = max(1, math.ceil(math.log(1e-10) / math.log1p(-s)))  # older weights: below -100 dB
+        kernel = s * (1.0 - s) ** torch.arange(taps - 1, -1, -1, dtype=torch.float64)  # oldest frame first
+        self.register_buffer("kernel", (kernel / kernel.sum()).float().view(1, 1, taps), persistent=False)
+        self.log_alpha = nn.Parameter(torch.full((n_mels,), math.log(alpha)))
+        self.log_delta = nn.Parameter(torch.full((n_mels,), math.log(delta)))
+        self.log_r = nn.Parameter(torch.full((n_mels,), math.log(r)))
+        self.eps = eps
+
+    def forward(self, db: torch.Tensor) -> torch.Tensor:
+        power = torch.pow(10.0, db / 10.0)  # (batch, n_mels, frames)
+        b, m, n = power.shape
+        past = F.pad(power.reshape(b * m, 1, n), (self.kernel.shape[-1] - 1, 0), mode="replicate")
+        smooth = F.conv1d(past, self.kernel).reshape(b, m, n)
+        alpha, delta, r = (p.exp().view(1, -1, 1) for p in (self.log_alpha, self.log_delta, self.log_r))
+        return (power / (self.eps + smooth) ** alpha + delta) ** r - delta**r
 
 
 class BasicBlock(nn.Module):
@@ -142,6 +184,7 @@ class Network(nn.Module):
             raise ValueError(f"{cfg.name!r} is not a network; build it with training.baseline")
         self.name = cfg.name
         self.top_db, self.mean_norm, self.pooling = cfg.top_db, cfg.mean_norm, cfg.pooling
+        self.pcen = PCEN(n_mels, cfg.pcen_frames) if cfg.pcen_frames > 0 else None
         self.input_norm = nn.BatchNorm1d(n_mels)
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.name == "resnet":
@@ -183,6 +226,8 @@ class Network(nn.Module):
         if self.top_db > 0:
             logmel = logmel - logmel.amax(dim=(1, 2), keepdim=True)  # 0 dB: the clip's loudest
             logmel = torch.clamp(logmel, min=-self.top_db)
+        if self.pcen is not None:
+            logmel = self.pcen(logmel)
         if self.mean_norm:
             logmel = logmel - logmel.mean(dim=2, keepdim=True)  # (batch, n_mels, frames)
         x = self.input_norm(logmel).unsqueeze(1)  # (batch, 1, n_mels, frames)
