@@ -260,6 +260,12 @@ ROWS = [
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0")),
     Row("esc10-cnn-pcen-seed1", "esc10", "esc10-cnn-pcen from seed 1 instead of 0 (seed-to-seed spread)",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.seed=1")),
+    # The time constant: 0.1 s (4 frames: the average follows each sound's envelope, only onsets
+    # stand out) and 1 s (43 frames: about a steady background's level over the 5 s clip).
+    Row("esc10-cnn-pcen-fast", "esc10", "esc10-cnn-pcen with a time constant of 0.1 s instead of 0.4 s",
+        (*CNN, *NO_AUGMENTATION, "model.pcen_frames=4.0")),
+    Row("esc10-cnn-pcen-slow", "esc10", "esc10-cnn-pcen with a time constant of 1 s instead of 0.4 s",
+        (*CNN, *NO_AUGMENTATION, "model.pcen_frames=43.0")),
     # The whole default recipe (CV and the final fit, timed, as esc10-resnet) with it.
     Row("esc10-resnet-pcen", "esc10", "the default recipe with per-channel energy normalisation (0.4 s)",
         ("model.pcen_frames=17.0",), fit_final=True),
