@@ -70,8 +70,11 @@ VARIANTS = [
     Variant("double width", ("model.stem_channels=64", "model.widths=[64,128,256,512]")),
     Variant("2 blocks per stage", ("model.blocks_per_stage=2",)),
     Variant("128 mel bands, half width", (*HALF_WIDTH, "features.n_mels=128")),
+    # Per-channel energy normalisation in place of log compression (esc10-cnn-pcen, esc10-resnet-pcen).
+    Variant("pcen 0.4 s (17 frames)", ("model.pcen_frames=17.0",)),
     # The zoo's other networks as the ablation runs them.
     Variant("cnn (64-512, FC 1024)", tuple(CNN)),
+    Variant("cnn + pcen 0.4 s", (*CNN, "model.pcen_frames=17.0")),
     Variant("crnn (32-128, GRU 128)", tuple(CRNN)),
 ]
 
