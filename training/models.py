@@ -45,8 +45,8 @@ class ModelConfig:
     # word also much of the word (pipelines/ablation.py, row fsdd-resnet-speakers-cmn).
     mean_norm: bool = False
     # > 0: per-channel energy normalisation (PCEN) instead of log compression, each band's power over
-    # its own smoothed past with this time constant in frames: level- and microphone-free, onsets
-    # (consonants) stressed; trainable per band (0: off).
+    # its own smoothed past with this time constant in frames: nearly level-free, a steady background
+    # fades, onsets stand out; exponents trainable per band (0: off).
     pcen_frames: float = 0.0
     # How the last conv features reach the head (resnet, cnn): "mean" over mel rows and frames;
     # "bands": mean over frames only, the mel rows left after the strides kept apart, so the head
