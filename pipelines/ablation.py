@@ -259,14 +259,14 @@ ROWS = [
     Row("esc10-cnn-pcen", "esc10", "esc10-cnn with per-channel energy normalisation (0.4 s) instead of log",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0")),
     # 94.0% (last epoch 93.0%): both seeds 1.5-2.5 points above the two without at the best epoch and
-    # 2.2-4.0 at the last; fold 2 again the lowest (90.0%). 21 min.
+    # 2.2-4.0 at the last; fold 2 again the lowest (90.0%). 21 min. Both seeds' out-of-fold
+    # probabilities averaged: 94.5%. The three clips all 21 earlier rows got wrong (helicopter
+    # 1-172649-C/D as rain or fire, sea waves 5-213077-A) esc10-cnn-pcen gets right.
     Row("esc10-cnn-pcen-seed1", "esc10", "esc10-cnn-pcen from seed 1 instead of 0 (seed-to-seed spread)",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.seed=1")),
     # The time constant: 0.1 s (4 frames: the average follows each sound's envelope, only onsets
     # stand out) and 1 s (43 frames: about a steady background's level over the 5 s clip).
-    # 0.1 s: 94.0% (last epoch 91.2%): its last epoch 2.3 points below 0.4 s. 20 min. The three clips
-    # all 21 earlier rows got wrong (helicopter 1-172649-C/D as rain or fire, sea waves 5-213077-A)
-    # esc10-cnn-pcen gets right. Its two seeds' out-of-fold probabilities averaged: 94.5%.
+    # 0.1 s: 94.0% (last epoch 91.2%): its last epoch 2.3 points below 0.4 s. 20 min.
     Row("esc10-cnn-pcen-fast", "esc10", "esc10-cnn-pcen with a time constant of 0.1 s instead of 0.4 s",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=4.0")),
     # 1 s: 94.5% (last epoch 93.0%) against 94.8% (93.5%): the same within the seed spread. 27 min.
