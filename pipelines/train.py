@@ -105,7 +105,11 @@ def provenance_tags() -> dict[str, str]:
         # file here is code or data the commit does not hold.
         tags["git_changed_files"] = " ".join(changed)[:1000]
     except (OSError, subprocess.CalledProcessError):
-        tags["git_commit"] = "unknown"
+        # A copy with no .git (pipelines/ablation.py --without-dvc) is told its commit.
+        tags["git_commit"] = os.environ.get("ESC_GIT_COMMIT", "unknown")
+        if "ESC_GIT_CHANGED_FILES" in os.environ:
+            tags["git_changed_files"] = os.environ["ESC_GIT_CHANGED_FILES"][:1000]
+            tags["git_dirty"] = str(bool(tags["git_changed_files"]))
     lock = Path("dvc.lock")
     if lock.is_file():
         stages = yaml.safe_load(lock.read_text()).get("stages", {})

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
+import yaml
 
 from pipelines import ablation
 from pipelines.ablation import EXPLORE_EXPERIMENT, ROWS, exploration
@@ -47,3 +52,69 @@ def test_bad_explorations_are_refused(capsys: pytest.CaptureFixture[str]) -> Non
         with pytest.raises(SystemExit) as exit_info:
             ablation.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_settings_are_applied_as_dvc_exp_run_sets_them() -> None:
+    params = {"train": {"epochs": 60, "folds": [1, 2]}, "model": {"name": "resnet"}}
+    out = ablation.apply_settings(params, ["train.epochs=10", "train.folds=[4]", "model.widths=[8,16]",
+                                           "data.source=/x/y", "train.epochs=12", "model.top_db=80.0"])
+    assert out == {"train": {"epochs": 12, "folds": [4]}, "data": {"source": "/x/y"},
+                   "model": {"name": "resnet", "widths": [8, 16], "top_db": 80.0}}
+    assert params == {"train": {"epochs": 60, "folds": [1, 2]}, "model": {"name": "resnet"}}
+    with pytest.raises(ValueError, match="'train.epochs' is not key=value"):
+        ablation.apply_settings(params, ["train.epochs"])
+
+
+STAGE = """import json, os, pathlib, sys, yaml
+if sys.argv[1] == os.environ.get("FAIL_STAGE"):
+    sys.exit(3)
+with open(os.environ["RECORD"], "a") as f:
+    f.write(json.dumps({"stage": sys.argv[1], "cwd": os.getcwd(), "params": yaml.safe_load(open("params.yaml")),
+                        "copied": sorted(p.name for p in pathlib.Path().iterdir()),
+                        "env": {k: os.environ.get(k)
+                                for k in ("DVC_EXP_NAME", "MLFLOW_TRACKING_URI", "ESC_GIT_COMMIT")}})
+            + "\\n")
+"""
+
+
+def source_tree(root: Path) -> Path:
+    """A workspace whose dvc.yaml stages record what they see: cwd, params.yaml, files, env."""
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "stale.npz").write_text("an earlier run's output")
+    (root / "stage.py").write_text(STAGE)
+    (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "esc50"}, "train": {"epochs": 60}}))
+    stages = {name: {"cmd": f"python stage.py {name}"} for name in ("fetch", "features", "train", "export")}
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    return root
+
+
+def test_a_row_runs_without_dvc_in_a_temporary_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = source_tree(tmp_path / "workspace")
+    monkeypatch.setenv("RECORD", str(tmp_path / "record.jsonl"))
+    monkeypatch.setenv("ESC_GIT_COMMIT", "0123abc")  # no git checkout here: the caller names the commit
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////somewhere/mlflow.db")
+    row = ablation.Row("esc10-test", "esc10", "a test row", ("train.epochs=3", "model.widths=[8,16]"))
+    ablation.run_row_without_dvc(row, source)
+
+    seen = [json.loads(line) for line in (tmp_path / "record.jsonl").read_text().splitlines()]
+    assert [s["stage"] for s in seen] == ["fetch", "features", "train"]  # in order, up to train
+    assert len({s["cwd"] for s in seen}) == 1 and not Path(seen[0]["cwd"]).exists()  # one copy, removed after
+    assert seen[0]["copied"] == ["dvc.yaml", "params.yaml", "stage.py"]  # no earlier outputs
+    params = seen[-1]["params"]
+    assert params["train"] == {"epochs": 3, "fit_final": False} and params["model"] == {"widths": [8, 16]}
+    assert params["data"]["dataset"] == "esc10" and params["mlflow"] == {"experiment": "ablation"}
+    assert seen[-1]["env"] == {"DVC_EXP_NAME": "esc10-test", "MLFLOW_TRACKING_URI": "sqlite:////somewhere/mlflow.db",
+                               "ESC_GIT_COMMIT": "0123abc"}
+    assert yaml.safe_load((source / "params.yaml").read_text())["train"] == {"epochs": 60}  # workspace untouched
+
+
+def test_a_failed_stage_stops_a_run_without_dvc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = source_tree(tmp_path / "workspace")
+    monkeypatch.setenv("RECORD", str(tmp_path / "record.jsonl"))
+    monkeypatch.setenv("FAIL_STAGE", "features")
+    row = ablation.Row("esc10-test", "esc10", "a test row")
+    with pytest.raises(subprocess.CalledProcessError):
+        ablation.run_row_without_dvc(row, source)
+    assert [json.loads(line)["stage"] for line in (tmp_path / "record.jsonl").read_text().splitlines()] == ["fetch"]
+    with pytest.raises(ValueError, match=r"has no stages \['evaluate'\]"):
+        ablation.run_row_without_dvc(row, source, stages=("fetch", "evaluate"))

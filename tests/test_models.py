@@ -116,6 +116,18 @@ def test_pcen_is_the_recursive_filter_of_librosa_pcen(frames: float) -> None:
         ModelConfig(pcen_frames=-1.0)
 
 
+def test_pcen_smooths_in_float32_under_autocast() -> None:
+    """bfloat16 autocast (training on CUDA) would round the long moving average to 8 bits."""
+    torch.manual_seed(0)
+    db, pcen = torch.randn(2, 8, 300) * 10 - 30, PCEN(8, 17.0)
+    with torch.no_grad():
+        exact = pcen(db)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = pcen(db)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, exact, rtol=0, atol=1e-6)
+
+
 def test_pcen_exponents_train_per_band() -> None:
     model = build_model(ModelConfig(stem_channels=4, widths=(4, 8), pcen_frames=5.0), n_mels=16, n_classes=3)
     model(torch.randn(4, 16, 30) * 10 - 40).sum().backward()

@@ -133,12 +133,14 @@ class PCEN(nn.Module):
         self.eps = eps
 
     def forward(self, db: torch.Tensor) -> torch.Tensor:
-        power = torch.pow(10.0, db / 10.0)  # (batch, n_mels, frames)
-        b, m, n = power.shape
-        past = F.pad(power.reshape(b * m, 1, n), (self.kernel.shape[-1] - 1, 0), mode="replicate")
-        smooth = F.conv1d(past, self.kernel).reshape(b, m, n)
-        alpha, delta, r = (p.exp().view(1, -1, 1) for p in (self.log_alpha, self.log_delta, self.log_r))
-        return (power / (self.eps + smooth) ** alpha + delta) ** r - delta**r
+        # float32 under autocast too: the moving average sums hundreds of taps.
+        with torch.autocast(db.device.type, enabled=False):
+            power = torch.pow(10.0, db.float() / 10.0)  # (batch, n_mels, frames)
+            b, m, n = power.shape
+            past = F.pad(power.reshape(b * m, 1, n), (self.kernel.shape[-1] - 1, 0), mode="replicate")
+            smooth = F.conv1d(past, self.kernel).reshape(b, m, n)
+            alpha, delta, r = (p.exp().view(1, -1, 1) for p in (self.log_alpha, self.log_delta, self.log_r))
+            return (power / (self.eps + smooth) ** alpha + delta) ** r - delta**r
 
 
 class BasicBlock(nn.Module):
