@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -58,3 +61,21 @@ def test_missing_empty_and_nan_audio(tmp_path) -> None:
         load_audio(nan, 16000)
     with pytest.raises(AudioError, match="sample rates must be positive"):
         resample(np.zeros(4, np.float32), 0, 16000)
+
+
+def test_the_pipeline_stages_need_no_tritonclient() -> None:
+    """Training machines (a lent GPU) may lack tritonclient: the stages import client.audio only;
+    the client's serving names load it when first used."""
+    code = """
+import sys
+sys.modules["tritonclient"] = None  # importing it fails, as where it is not installed
+import pipelines.fetch, pipelines.features, pipelines.train, benchmarks.training
+import client
+assert client.load_audio is client.audio.load_audio
+try:
+    client.EscClient
+except ImportError:
+    print("lazy")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "lazy"
