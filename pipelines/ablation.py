@@ -448,6 +448,12 @@ ROWS = [
     # Longer (esc10-cnn-deform-long gained 1 point over esc10-cnn-deform from six cycles instead of three).
     Row("esc10-cnn-pcen-long", "esc10", "esc10-cnn-pcen for 120 epochs (six restart cycles) instead of 60",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120")),
+    # Seeds of esc10-cnn-pcen-long (on the GPU), and the row repeated on this machine's 2 CPU cores.
+    *(Row(f"esc10-cnn-pcen-long-seed{seed}", "esc10", f"esc10-cnn-pcen-long from seed {seed} instead of 0",
+          (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", f"train.seed={seed}"))
+      for seed in (1, 2, 3, 4)),
+    Row("esc10-cnn-pcen-long-cpu", "esc10", "esc10-cnn-pcen-long on the CPU",
+        (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", "train.device=cpu")),
     # esc10-resnet-pcen gained only 1 point: Mixup averages dB before PCEN. The same without Mixup.
     Row("esc10-resnet-pcen-nomix", "esc10", "esc10-resnet-pcen without Mixup (SpecAugment kept)",
         ("model.pcen_frames=17.0", "train.mixup_alpha=0.0")),
