@@ -118,6 +118,13 @@ def test_a_fold_trained_alone_trains_as_in_the_whole_cross_validation(workdir: P
     assert fold_3([3]) == fold_3([1, 2, 3, 4, 5])
 
 
+def test_cuda_without_a_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="train.device=cuda, but torch .* sees no CUDA device here; run on a GPU"):
+        TrainConfig(device="cuda").torch_device()
+    assert TrainConfig(device="auto").torch_device() == torch.device("cpu")
+
+
 def test_fit_returns_the_best_validation_epoch() -> None:
     torch.manual_seed(0)
     x, y = torch.randn(24, N_MELS, FRAMES), torch.arange(24) % 3

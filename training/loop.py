@@ -99,6 +99,9 @@ class TrainConfig:
     def torch_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"train.device=cuda, but torch {torch.__version__} sees no CUDA device here; "
+                               "run on a GPU machine or set train.device=auto (or cpu)")
         return torch.device(self.device)
 
     def to_dict(self) -> dict:
