@@ -241,10 +241,9 @@ def recipe_time(recorded: dict[str, Record | None]) -> list[str]:
     for name, rec in timed:
         seconds = rec.metrics["total_wall_seconds"]
         tags = rec.tags
-        gpu = tags.get("torch.cuda_device", "none")
-        if gpu not in ("none", "?") and rec.params.get("train.device") != "cpu":
+        if gpu(rec):
             lines.append(f"- The full ESC-10 recipe on a GPU (the target counts CPU runs only): `{name}` took "
-                         f"{seconds / 60:.1f} min on {gpu} with {tags.get('host.cpus', '?')} CPUs.")
+                         f"{seconds / 60:.1f} min on {gpu(rec)} with {tags.get('host.cpus', '?')} CPUs.")
             continue
         lines.append(
             f"- {what}: {'reached' if seconds <= RECIPE_BUDGET_SECONDS else 'NOT reached'}. `{name}` took "
@@ -394,11 +393,18 @@ def hard_clips(recorded: dict[str, Record | None], records: Path) -> list[str]:
             "confusions they share instead (what most rows said: ties go to the first label by name)."] + lines
 
 
+def gpu(rec: Record) -> str | None:
+    """The GPU the run trained on (None: it trained on the CPU)."""
+    name = rec.tags.get("torch.cuda_device", "none")
+    return None if name in ("none", "?") or rec.params.get("train.device") == "cpu" else name
+
+
 def record_cells(rec: Record) -> list[str]:
     p = rec.params
     return [
         f"{p['data.dataset']} ({p['data.split']})", p["model.name"], rec.pct("accuracy"),
         rec.pct("last_epoch_accuracy"), rec.pct("top3_accuracy"), rec.pct("f1_macro"),
+        gpu(rec) or f"{rec.tags.get('host.cpus', '?')} CPUs",
         rec.number("train_samples_per_second_median"), rec.number("inference_samples_per_second_median"),
         rec.number("cv_wall_seconds", "{:.0f} s"), rec.number("total_wall_seconds", "{:.0f} s"),
         rec.tags.get("host.loadavg_15min_at_end", "–"),
@@ -406,8 +412,8 @@ def record_cells(rec: Record) -> list[str]:
     ]
 
 
-HEADER = ["dataset (split)", "model", "accuracy %", "last-epoch accuracy %", "top-3 %", "macro F1 %", "train clips/s",
-          "infer clips/s", "CV wall", "total wall", "load (15 min)", "MLflow run"]
+HEADER = ["dataset (split)", "model", "accuracy %", "last-epoch accuracy %", "top-3 %", "macro F1 %", "trained on",
+          "train clips/s", "infer clips/s", "CV wall", "total wall", "load (15 min)", "MLflow run"]
 
 
 def table(rows: list[list[str]], header: list[str]) -> list[str]:

@@ -62,6 +62,7 @@ def test_results_table_comes_from_tracked_runs(tmp_path: Path, monkeypatch: pyte
     text = results.main(["--out", str(tmp_path / "results.md"), "--records", str(records)]).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `esc10-resnet`"))
     assert "| 97.1 ± 1.2 | 87.1 ± 5.0 |" in row and "| 1234 s |" in row and "| 1.50 |" in row
+    assert "| 2 CPUs |" in row
     # Each target's verdict from its dataset's best row.
     assert ("ESC-10 5-fold CV from scratch >= 96%: reached. Best of 2 rows: 97.1% with `esc10-resnet` "
             "(last epoch: 87.1 ± 5.0%). Its 2 seeds average 96.1% (97.1 / 95.1); the verdict counts that "
@@ -154,7 +155,7 @@ def test_carried_over_record_renders_without_folds(tmp_path: Path) -> None:
     text = results.render(recorded, tmp_path)
     assert "Carried over, 2 rows (`esc10-cnn`, `esc10-cnn-seed1`): an earlier page." in text
     assert ("| `esc10-cnn` | CNN (4 conv blocks), no augmentation | esc10 (official) | cnn | 92.2 ± 1.5 | "
-            "89.0 ± 2.4 | – | – | – | – | 1312 s | – | – | `498e17d9` |") in text
+            "89.0 ± 2.4 | – | – | 2 CPUs | – | – | 1312 s | – | – | `498e17d9` |") in text
     assert "| `esc10-cnn` / `esc10-cnn-seed1` | 92.2 / 92.3 | +0.1 | – | 89.0 ± 2.4 / 89.0 ± 2.4 | – |" in text
 
 
@@ -199,6 +200,27 @@ def test_a_target_counts_the_mean_over_the_best_rows_seeds() -> None:
                      "the verdict counts that mean.")
     recorded["esc10-cnn-pcen-long-seed1"] = None  # one seed: its own accuracy decides
     assert results.targets(recorded)[0].startswith("- ESC-10 5-fold CV from scratch >= 96%: reached. Best of 2 rows")
+
+
+def test_gpu_runs_are_marked_and_timed_apart_from_the_cpu_target() -> None:
+    def record(row: str, cuda_device: str, device: str, seconds: float) -> results.Record:
+        return results.Record(row=row, run_id="0123456789", source="mlflow", start_time="",
+                              params={"data.dataset": "esc10", "data.split": "official", "model.name": "resnet",
+                                      "train.device": device},
+                              metrics={"accuracy_mean": 0.9, "accuracy_std": 0.01, "total_wall_seconds": seconds},
+                              tags={"torch.cuda_device": cuda_device, "host.cpus": "16"})
+    recorded = {row.name: None for row in ROWS}
+    recorded["esc10-resnet-gpu"] = record("esc10-resnet-gpu", "NVIDIA H100", "cuda", 48.0)
+    recorded["esc10-resnet"] = record("esc10-resnet", "NVIDIA H100", "cpu", 1500.0)  # a GPU machine, on its CPU
+    assert results.recipe_time(recorded)[0].startswith(
+        "- The full ESC-10 recipe (5-fold CV and the final fit) within 60 minutes: reached. `esc10-resnet` took "
+        "25.0 min on 16 CPUs")
+    assert results.recipe_time(recorded)[1] == (
+        "- The full ESC-10 recipe on a GPU (the target counts CPU runs only): `esc10-resnet-gpu` took 0.8 min on "
+        "NVIDIA H100 with 16 CPUs.")
+    assert results.record_cells(recorded["esc10-resnet-gpu"])[6] == "NVIDIA H100"
+    assert results.record_cells(recorded["esc10-resnet"])[6] == "16 CPUs"
+    assert results.HEADER[6] == "trained on"
 
 
 def test_targets_without_runs_say_so() -> None:
