@@ -457,6 +457,7 @@ ROWS = [
     *(Row(f"esc10-cnn-pcen-long-seed{seed}", "esc10", f"esc10-cnn-pcen-long from seed {seed} instead of 0",
           (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", f"train.seed={seed}"))
       for seed in (1, 2, 3, 4)),
+    # On the CPU 95.5% (last epoch 92.0%) in 42 min, 1 point under seed 0 on the GPU: within the seeds' spread.
     Row("esc10-cnn-pcen-long-cpu", "esc10", "esc10-cnn-pcen-long on the CPU",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", "train.device=cpu")),
     # The same with the final fit, the whole recipe timed on 2 CPU cores: its CV should repeat
