@@ -461,7 +461,8 @@ ROWS = [
     Row("esc10-cnn-pcen-long-cpu", "esc10", "esc10-cnn-pcen-long on the CPU",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", "train.device=cpu")),
     # The same with the final fit, the whole recipe timed on 2 CPU cores: its CV should repeat
-    # esc10-cnn-pcen-long-cpu's metrics bit for bit (same seed, code and machine).
+    # esc10-cnn-pcen-long-cpu's metrics bit for bit (same seed, code and machine). It did (every fold's
+    # validation accuracy at every epoch); the whole recipe took 50.9 min, the final model 95.0% on fold 5.
     Row("esc10-cnn-pcen-long-recipe", "esc10", "esc10-cnn-pcen-long-cpu with the final fit (the whole recipe timed)",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", "train.device=cpu"), fit_final=True),
     # esc10-resnet-pcen gained only 1 point: Mixup averages dB before PCEN. The same without Mixup.
