@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from pipelines.ablation import CNN, CRNN, HALF_WIDTH, RECIPE_BUDGET_SECONDS
+from pipelines.ablation import CNN, CRNN, HALF_WIDTH, RECIPE_BUDGET_SECONDS, apply_settings
 from pipelines.params import from_dict, load_params
 from pipelines.train import cpu_model
 from training.features import LogMel, LogMelConfig
@@ -54,12 +53,7 @@ class Variant:
 
     def overrides(self) -> dict[str, dict]:
         """``{section: {key: value}}``, values parsed as YAML (as ``dvc exp run -S`` does)."""
-        out: dict[str, dict] = {}
-        for setting in self.settings:
-            path, _, value = setting.partition("=")
-            section, _, key = path.partition(".")
-            out.setdefault(section, {})[key] = yaml.safe_load(value)
-        return out
+        return apply_settings({}, list(self.settings))
 
 
 VARIANTS = [
@@ -91,13 +85,12 @@ class Recipe:
 
     @classmethod
     def from_params(cls, params: dict, variant: Variant, device: str) -> Recipe:
-        changes = variant.overrides()
-        data = {**params["data"], **changes.get("data", {})}
-        features = {**params["features"], "sample_rate": data["sample_rate"], **changes.get("features", {})}
+        p = apply_settings(params, list(variant.settings))
+        data = p["data"]
         return cls(
-            model=from_dict(ModelConfig, {**params["model"], **changes.get("model", {})}),
-            features=from_dict(LogMelConfig, features),
-            train=replace(from_dict(TrainConfig, {**params["train"], **changes.get("train", {})}), device=device),
+            model=from_dict(ModelConfig, p["model"]),
+            features=from_dict(LogMelConfig, {**p["features"], "sample_rate": data["sample_rate"]}),
+            train=replace(from_dict(TrainConfig, p["train"]), device=device),
             clip_samples=round(data["sample_rate"] * data["clip_seconds"]),
         )
 
