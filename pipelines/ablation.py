@@ -39,6 +39,8 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.provenance import git_state
+
 log = logging.getLogger(__name__)
 
 SHARED_DATA = Path(os.environ.get("ESC_SHARED_DATA", "../shared/data"))
@@ -531,13 +533,10 @@ def run_row_without_dvc(row: Row, source: Path = Path("."), stages: tuple[str, .
     env["DVC_EXP_NAME"] = row.name
     # `python` in the stage commands is this interpreter, as in the workspace's environment.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    try:  # the copy has no .git: tell the train stage the commit and what differs from it
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, check=True)
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=source, capture_output=True, text=True)
-        env["ESC_GIT_COMMIT"] = head.stdout.strip()
-        env["ESC_GIT_CHANGED_FILES"] = " ".join(sorted(line[3:] for line in status.stdout.splitlines()))
-    except (OSError, subprocess.CalledProcessError):
-        pass  # no git here: ESC_GIT_COMMIT as the caller set it
+    state = git_state(source)  # None: no git here, ESC_GIT_COMMIT as the caller set it
+    if state is not None:  # the copy has no .git: tell the train stage the commit and what differs from it
+        env["ESC_GIT_COMMIT"], changed = state
+        env["ESC_GIT_CHANGED_FILES"] = " ".join(changed)
     with tempfile.TemporaryDirectory(prefix=f"{row.name}-") as tmp:
         tree = Path(tmp) / "tree"
         shutil.copytree(source, tree, ignore=lambda d, names: [

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from model_repository.registry import use_experiment
 from pipelines import paths
 from pipelines.features import load_feature_config
 from pipelines.params import from_dict, load_params
+from pipelines.provenance import git_state
 from training.baseline import mfcc_statistics, random_forest
 from training.loop import TrainConfig, fit, predict_proba
 from training.models import ModelConfig, build_model
@@ -95,16 +95,14 @@ def provenance_tags() -> dict[str, str]:
             "torch.threads": str(torch.get_num_threads()),
             "torch.cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch.cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
-    try:
-        tags["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                                            text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout
-        changed = sorted(line[3:] for line in status.splitlines())
+    state = git_state()
+    if state is not None:
+        tags["git_commit"], changed = state
         tags["git_dirty"] = str(bool(changed))
         # A `dvc exp run` changes params.yaml (its -S values are logged as parameters): any other
         # file here is code or data the commit does not hold.
         tags["git_changed_files"] = " ".join(changed)[:1000]
-    except (OSError, subprocess.CalledProcessError):
+    else:
         # A copy with no .git (pipelines/ablation.py --without-dvc) is told its commit.
         tags["git_commit"] = os.environ.get("ESC_GIT_COMMIT", "unknown")
         if "ESC_GIT_CHANGED_FILES" in os.environ:
