@@ -187,14 +187,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 
 def submit(browser, path: Path) -> None:
     """Choose ``path`` in the form, submit, and wait for the answer page."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = browser.find_element(By.TAG_NAME, "html")
+    # A flag on the old page's window tells it from the answer page. Waiting for the old <html>
+    # to go stale raced with Chromium tearing the document down ("Node with given id does not
+    # belong to the document"), so calls that land mid-navigation are retried.
+    browser.execute_script("window.escOldPage = true")
     browser.find_element(By.ID, "audio").send_keys(str(path))
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 60).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return window.escOldPage === undefined && document.readyState === 'complete'"))
     WebDriverWait(browser, 60).until(
         lambda b: b.find_elements(By.ID, "results") or b.find_elements(By.ID, "error"))
 
