@@ -409,3 +409,35 @@ def test_kept_freed_memory_spares_the_log_mel_its_page_faults() -> None:
     assert default > 100 and kept < default / 20, (default, kept)
     with pytest.raises(ValueError, match="keep_freed_memory_mb"):
         ServingConfig(keep_freed_memory_mb=-1)
+
+
+def test_int8_keeps_pcen_float(tmp_path: Path) -> None:
+    """PCEN's moving average over band powers stays float in the INT8 classifier: no node of it reads a
+    dequantised tensor, while the convolutions after it do. Without the exporter's module hierarchy
+    the stage refuses, rather than quantise PCEN."""
+    import onnx
+
+    from pipelines.export import export_onnx, nodes_of, quantize_int8
+    from training.models import PCEN, Classifier
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(name="cnn", widths=(8, 16), hidden=16, pcen_frames=17.0)
+    classifier = Classifier(build_model(cfg, N_MELS, len(LABELS))).eval()
+    mels = torch.randn(8, N_MELS, 40) * 10 - 50
+    fp32 = export_onnx(classifier, mels, tmp_path / "classifier.onnx", ("LOGMEL", "PROBABILITIES"),
+                       time_axis=2, opset=20)
+    assert quantize_int8(fp32, mels.numpy(), tmp_path / "int8.onnx", has_pcen=True) > 0
+
+    graph = onnx.load(str(tmp_path / "int8.onnx")).graph
+    dequantised = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    pcen = set(nodes_of(onnx.load(str(fp32)), PCEN))
+    assert pcen and "Conv" in {n.op_type for n in graph.node if n.name in pcen}
+    assert not [n.name for n in graph.node if n.name in pcen and dequantised & set(n.input)]
+    assert [n.name for n in graph.node if n.op_type == "Conv" and n.name not in pcen and dequantised & set(n.input)]
+
+    bare = onnx.load(str(fp32))
+    for node in bare.graph.node:
+        del node.metadata_props[:]
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    with pytest.raises(RuntimeError, match="PCEN cannot be kept out of INT8"):
+        quantize_int8(tmp_path / "bare.onnx", mels.numpy(), tmp_path / "bare_int8.onnx", has_pcen=True)
