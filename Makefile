@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-# `make run` overrides of params.yaml, applied with `dvc exp run -S`.
+# `make run` overrides of params.yaml, applied with `dvc exp run -S`; ROW: an ablation row's settings.
+ROW ?=
 DATASET ?=
 SOURCE ?=
 QUICK ?=
 QUICK_EPOCHS ?= 2
-OVERRIDES := $(if $(DATASET),--set data.dataset=$(DATASET)) \
+OVERRIDES := $(if $(ROW),--row $(ROW)) \
+             $(if $(DATASET),--set data.dataset=$(DATASET)) \
              $(if $(SOURCE),--set data.source=$(SOURCE)) \
              $(if $(QUICK),--set train.epochs=$(QUICK_EPOCHS))
 PYTEST_ARGS ?=

@@ -75,6 +75,17 @@ SPEAKER_FMIN100 = [*SPEAKER_LEVEL, "features.f_min=100.0"]
 SPEAKER_FMIN100_40EP = [*SPEAKER_FMIN100, "train.epochs=40", "train.restart_epochs=20"]
 
 
+def merge_settings(settings: list[str]) -> list[str]:
+    """``key=value`` settings with a later value of a key replacing an earlier one in place."""
+    merged: dict[str, str] = {}
+    for setting in settings:
+        key, sep, _ = setting.partition("=")
+        if not sep:
+            raise ValueError(f"setting {setting!r} is not key=value (e.g. features.f_min=100)")
+        merged[key] = setting
+    return list(merged.values())
+
+
 @dataclass(frozen=True)
 class Row:
     name: str
@@ -86,14 +97,12 @@ class Row:
 
     def settings(self) -> list[str]:
         """``key=value`` params overrides; a later value of a key replaces an earlier one in place."""
-        merged: dict[str, str] = {}
-        for setting in [*DATASETS[self.dataset], *self.overrides,
-                        f"train.fit_final={str(self.fit_final).lower()}", f"mlflow.experiment={self.experiment}"]:
-            key, sep, _ = setting.partition("=")
-            if not sep:
-                raise ValueError(f"{self.name}: setting {setting!r} is not key=value (e.g. features.f_min=100)")
-            merged[key] = setting
-        return list(merged.values())
+        try:
+            return merge_settings([*DATASETS[self.dataset], *self.overrides,
+                                   f"train.fit_final={str(self.fit_final).lower()}",
+                                   f"mlflow.experiment={self.experiment}"])
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
 
     def command(self) -> list[str]:
         return ["dvc", "exp", "run", "--temp", "train", "-n", self.name,

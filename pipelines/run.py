@@ -1,9 +1,10 @@
 """The main job (``make run``): reproduce the pipeline, serve it, classify held-out clips.
 
 Not a DVC stage. Steps: ``dvc repro`` (or ``dvc exp run -S key=value ...`` when overrides are
-given, which records them in params.yaml as DVC experiments do); start the real Triton server on
-the exported repository; classify clips of ``train.holdout_fold`` (never seen by the exported
-model) over gRPC and HTTP; stop the server; print where the results are.
+given, which records them in params.yaml as DVC experiments do; ``--row`` takes an ablation row's
+settings, e.g. the best one in docs/results.md, with the final fit and export); start the real
+Triton server on the exported repository; classify clips of ``train.holdout_fold`` (never seen by
+the exported model) over gRPC and HTTP; stop the server; print where the results are.
 """
 
 from __future__ import annotations
@@ -20,9 +21,19 @@ import pandas as pd
 from client.triton import EscClient
 from model_repository.server import Ports, TritonServer
 from pipelines import paths
+from pipelines.ablation import ROWS, merge_settings
 from pipelines.params import load_params
 
 log = logging.getLogger(__name__)
+
+
+def row_overrides(name: str) -> list[str]:
+    """An ablation row's settings as the main job's overrides: its dataset and changes, trained
+    through to the exported model (the final fit) and tracked in params.yaml's experiment."""
+    row = next((r for r in ROWS if r.name == name), None)
+    if row is None:
+        raise SystemExit(f"no ablation row {name!r}: `python -m pipelines.ablation --list` shows them")
+    return [s for s in row.settings() if not s.startswith(("train.fit_final=", "mlflow.experiment="))]
 
 
 def reproduce(overrides: list[str]) -> None:
@@ -58,11 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="params.yaml override, e.g. data.dataset=esc10 (repeatable)")
+    parser.add_argument("--row", help="an ablation row's settings, before any --set (e.g. esc10-cnn-pcen-long)")
     parser.add_argument("--clips", type=int, default=5)
     parser.add_argument("--top-k", type=int, default=3)
     args = parser.parse_args(argv)
 
-    reproduce(args.set)
+    try:
+        overrides = merge_settings([*(row_overrides(args.row) if args.row else []), *args.set])
+    except ValueError as e:
+        parser.error(str(e))
+    reproduce(overrides)
     clips = holdout_clips(args.clips)
     log_file = Path(tempfile.gettempdir()) / "esc-tritonserver.log"
     with TritonServer(paths.MODEL_REPOSITORY, Ports(), log_file=log_file) as server:

@@ -118,3 +118,29 @@ def test_a_failed_stage_stops_a_run_without_dvc(tmp_path: Path, monkeypatch: pyt
     assert [json.loads(line)["stage"] for line in (tmp_path / "record.jsonl").read_text().splitlines()] == ["fetch"]
     with pytest.raises(ValueError, match=r"has no stages \['evaluate'\]"):
         ablation.run_row_without_dvc(row, source, stages=("fetch", "evaluate"))
+
+
+def test_the_main_job_trains_a_rows_settings_through_to_the_served_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run ROW=...`: the row's dataset and changes, then the user's own overrides; the final fit
+    and the experiment stay the main job's."""
+    from pipelines import run
+
+    row = next(r for r in ablation.ROWS if r.name == "esc10-cnn-pcen-long")
+    assert run.row_overrides(row.name) == [
+        s for s in row.settings() if s not in ("train.fit_final=false", "mlflow.experiment=ablation")]
+    assert "model.pcen_frames=17.0" in run.row_overrides(row.name)
+    with pytest.raises(SystemExit, match="no ablation row 'esc10-best'.*--list"):
+        run.row_overrides("esc10-best")
+
+    seen: list[list[str]] = []
+
+    def stop(overrides: list[str]) -> None:
+        seen.append(overrides)
+        raise KeyboardInterrupt  # no pipeline, no server
+
+    monkeypatch.setattr(run, "reproduce", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run.main(["--row", row.name, "--set", "train.epochs=2", "--set", "train.seed=3"])
+    # A key the row sets takes the user's value in its place.
+    assert seen == [[s.replace("train.epochs=120", "train.epochs=2") for s in run.row_overrides(row.name)]
+                    + ["train.seed=3"]]
