@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from pipelines import paths, train
 from training.checkpoint import load_checkpoint
 from training.features import LogMelConfig
-from training.loop import TrainConfig, fit, predict_proba, snapshot_epochs
+from training.loop import TrainConfig, fit, predict_proba, smooth, snapshot_epochs
 
 LABELS = ["low", "mid", "high"]
 N_MELS, FRAMES = 16, 24
@@ -177,6 +177,29 @@ def test_fit_returns_the_moving_average_of_the_weights() -> None:
         assert not torch.allclose(result.best_state[key], model.state_dict()[key], atol=1e-5), key
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_label_smoothing_trains_on_smoothed_targets() -> None:
+    """The training loss is the cross-entropy against (1 - e) * one-hot + e / n_classes: checked on
+    a model whose logits are its bias (the same for every clip, so the batch order does not matter)."""
+    x, y = torch.randn(12, N_MELS, FRAMES), torch.tensor([0] * 8 + [1, 1, 2, 2])  # unbalanced, or e cancels out
+    bias = torch.tensor([2.0, -1.0, 0.5])
+    losses = []
+    for e in (0.0, 0.2):
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(N_MELS * FRAMES, 3))
+        with torch.no_grad():
+            model[1].weight.zero_()
+            model[1].bias.copy_(bias)
+        cfg = TrainConfig(epochs=1, batch_size=12, mixup_alpha=0.0, time_mask=0.0, freq_mask=0.0,
+                          label_smoothing=e, device="cpu")
+        losses.append(fit(model, x, y, 3, cfg).history[0]["train_loss"])  # one step: the loss before it
+        expected = torch.nn.functional.cross_entropy(bias.expand(12, 3), y, label_smoothing=e).item()
+        assert losses[-1] == pytest.approx(expected, rel=1e-6)
+    assert losses[0] != pytest.approx(losses[1])
+    targets = smooth(torch.eye(4), 0.2)
+    assert torch.allclose(targets.diagonal(), torch.tensor(0.85)) and torch.allclose(targets.sum(1), torch.ones(4))
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+        TrainConfig(label_smoothing=1.0)
 
 
 def test_crop_mixstyle_and_mixup_kind_are_checked() -> None:
