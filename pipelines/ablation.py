@@ -509,6 +509,18 @@ ROWS = [
     Row("fsdd-resnet-seed1", "fsdd", "fsdd-resnet from seed 1 instead of 0 (seed-to-seed spread)", ("train.seed=1",)),
     Row("esc10-cnn-pcen-180ep", "esc10", "esc10-cnn-pcen-long-cpu for 180 epochs (nine restart cycles)",
         (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=180", "train.device=cpu")),
+    # The best recipe trains on 320 clips with nothing but dropout against a confident fit of a few
+    # of them (no Mixup or masks: both cost the CNN points): smoothed targets (e = 0.1) instead.
+    # Seed 0 on this CPU, so against esc10-cnn-pcen-long-cpu: 95.5% (last epoch 92.0%).
+    Row("esc10-cnn-pcen-long-smooth", "esc10", "esc10-cnn-pcen-long-cpu with label smoothing 0.1",
+        (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", "train.label_smoothing=0.1",
+         "train.device=cpu")),
+    # A wider CNN (1.5 times each block's channels, 2.25 times the compute): 320 clips may not use
+    # more capacity, but nothing wider was tried. 60 epochs, against esc10-cnn-pcen's five seeds:
+    # 94.0-95.2%, mean 94.7% (seed 0: 94.8%).
+    Row("esc10-cnn-pcen-wide", "esc10", "esc10-cnn-pcen with 1.5 times the channels (96-192-384-768)",
+        ("model.name=cnn", "model.widths=[96,192,384,768]", "model.hidden=1024", "model.dropout=0.5",
+         *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.device=cpu")),
 ]
 
 
