@@ -525,8 +525,8 @@ ROWS = [
     # 97.0% (last epoch 93.8%) against 95.5% (92.0%) without, same seed and CPU: higher on four folds,
     # equal on fold 2 (92.5%). 45 min. Does the gain hold from other seeds? esc10-cnn-pcen-long's
     # seeds 1-4 (on the GPU) gave 95.0-96.0%. Seed 1: 95.7% (93.7%) against 95.5%; seed 2: 96.8% (92.5%)
-    # against 95.0%. Seeds 0-2 average 96.5% (95.5% for the same seeds without); their probabilities
-    # averaged 96.0%. The last epoch (93.8 / 93.7 / 92.5%) gains less. 45-47 min each.
+    # against 95.0%. Seeds 0-2 average 96.5% against 95.3% without (seed 0 on the CPU, 1-2 on the GPU),
+    # and 93.3% against 92.2% at the last epoch; their probabilities averaged 96.0%. 45-47 min each.
     *(Row(f"esc10-cnn-pcen-long-smooth-seed{seed}", "esc10",
           f"esc10-cnn-pcen-long-smooth from seed {seed} instead of 0",
           (*CNN, *NO_AUGMENTATION, "model.pcen_frames=17.0", "train.epochs=120", "train.label_smoothing=0.1",
