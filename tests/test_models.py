@@ -9,7 +9,7 @@ import torch
 from training.augment import (
     freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment, time_stretch,
 )
-from training.models import PCEN, BasicBlock, Classifier, ModelConfig, build_model, pool
+from training.models import PCEN, BasicBlock, Classifier, ModelConfig, build_model, lifter_matrix, pool
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
 
@@ -92,6 +92,31 @@ def test_mean_norm_makes_the_network_blind_to_a_fixed_frequency_response() -> No
     plain = build_model(ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0), n_mels=16, n_classes=3)
     plain.load_state_dict(model.state_dict())
     assert not torch.allclose(plain.eval()(coloured), plain(x), atol=1e-3)
+
+
+def test_cepstra_keep_the_spectral_envelope_and_drop_the_pitch_harmonics() -> None:
+    """``cepstra``: each frame is its first coefficients of the orthonormal DCT (scipy's, as MFCCs)
+    transformed back, so a ripple across mel bands faster than them (a voice's harmonics) is invisible."""
+    from scipy.fft import dct, idct
+
+    frames = np.random.default_rng(0).normal(-40, 10, (16, 5))
+    kept = dct(frames, axis=0, norm="ortho")
+    kept[6:] = 0.0
+    np.testing.assert_allclose(lifter_matrix(16, 6).double().numpy() @ frames, idct(kept, axis=0, norm="ortho"),
+                               atol=1e-5)
+    torch.manual_seed(0)
+    cfg = ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0, cepstra=6)
+    model = build_model(cfg, n_mels=16, n_classes=3)
+    model(torch.randn(8, 16, 30) * 20 - 40)
+    model.eval()
+    x = torch.randn(2, 16, 30) * 10 - 40
+    ripple = 6.0 * torch.cos(torch.pi / 16 * (torch.arange(16) + 0.5) * 9).view(1, 16, 1)  # quefrency 9 >= 6
+    torch.testing.assert_close(model(x + ripple), model(x), atol=1e-4, rtol=1e-4)
+    plain = build_model(ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0), n_mels=16, n_classes=3)
+    plain.load_state_dict(model.state_dict(), strict=False)  # all but the lifter
+    assert not torch.allclose(plain.eval()(x + ripple), plain(x), atol=1e-3)
+    with pytest.raises(ValueError, match="cepstra"):
+        build_model(ModelConfig(cepstra=16), n_mels=16, n_classes=3)
 
 
 @pytest.mark.parametrize("frames", [3.0, 40.0])

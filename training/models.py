@@ -4,7 +4,8 @@ Every network takes (batch, n_mels, frames) log-mel in dB, of any number of fram
 (batch, n_classes) logits. Input normalisation lives inside the model, so exported graphs need
 no separate statistics: optionally each clip's level (``top_db``: dB relative to the clip's
 loudest band-frame, floored ``top_db`` below it), per-channel energy normalisation (``pcen_frames``)
-and spectral colouring (``mean_norm``: each mel band minus its mean over the clip's frames), then a
+spectral colouring (``mean_norm``: each mel band minus its mean over the clip's frames) and the
+spectral envelope (``cepstra``: each frame's log-mel spectrum smoothed by cepstral liftering), then a
 BatchNorm over mel bands.
 
 - ``resnet``: stem conv+BN, residual stages of increasing width, pooling, linear.
@@ -48,6 +49,10 @@ class ModelConfig:
     # its own smoothed past with this time constant in frames: nearly level-free, a steady background
     # fades, onsets stand out; exponents trainable per band (0: off).
     pcen_frames: float = 0.0
+    # > 0: each frame's log-mel spectrum reduced to its first this many cepstral coefficients (DCT-II
+    # over mel bands, the rest zeroed, transformed back): the smooth spectral envelope (formants)
+    # stays, the fine structure of a voice's pitch harmonics goes (0: off).
+    cepstra: int = 0
     # How the last conv features reach the head (resnet, cnn): "mean" over mel rows and frames;
     # "bands": mean over frames only, the mel rows left after the strides kept apart, so the head
     # sees where in frequency a pattern lies (channels * rows features); "stats": mean over mel
@@ -77,6 +82,8 @@ class ModelConfig:
             raise ValueError(f"top_db must be >= 0 (0: off), got {self.top_db}")
         if self.pcen_frames < 0:
             raise ValueError(f"pcen_frames must be >= 0 (0: off), got {self.pcen_frames}")
+        if self.cepstra < 0:
+            raise ValueError(f"cepstra must be >= 0 (0: off), got {self.cepstra}")
         if self.pooling not in POOLINGS or (self.pooling != "mean" and self.name == "crnn"):
             raise ValueError(f"pooling must be one of {list(POOLINGS)} (crnn: mean), got {self.pooling!r}")
 
@@ -187,6 +194,12 @@ class Network(nn.Module):
         self.name = cfg.name
         self.top_db, self.mean_norm, self.pooling = cfg.top_db, cfg.mean_norm, cfg.pooling
         self.pcen = PCEN(n_mels, cfg.pcen_frames) if cfg.pcen_frames > 0 else None
+        if 0 < cfg.cepstra < n_mels:
+            self.register_buffer("lifter", lifter_matrix(n_mels, cfg.cepstra))
+        elif cfg.cepstra >= n_mels:
+            raise ValueError(f"cepstra must be below n_mels ({n_mels}) to smooth anything, got {cfg.cepstra}")
+        else:
+            self.lifter = None
         self.input_norm = nn.BatchNorm1d(n_mels)
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.name == "resnet":
@@ -230,6 +243,8 @@ class Network(nn.Module):
             logmel = torch.clamp(logmel, min=-self.top_db)
         if self.pcen is not None:
             logmel = self.pcen(logmel)
+        if self.lifter is not None:
+            logmel = torch.einsum("mk,bkt->bmt", self.lifter, logmel)  # (batch, n_mels, frames)
         if self.mean_norm:
             logmel = logmel - logmel.mean(dim=2, keepdim=True)  # (batch, n_mels, frames)
         x = self.input_norm(logmel).unsqueeze(1)  # (batch, 1, n_mels, frames)
@@ -240,6 +255,16 @@ class Network(nn.Module):
         else:
             x = pool(x, self.pooling)
         return self.head(self.dropout(x))  # (batch, n_classes)
+
+
+def lifter_matrix(n_mels: int, cepstra: int) -> torch.Tensor:
+    """(n_mels, n_mels) projection of a log-mel frame onto its first ``cepstra`` coefficients of the
+    orthonormal DCT-II (as MFCCs), back in mel bands: ``D.T @ diag(keep) @ D``."""
+    n = torch.arange(n_mels, dtype=torch.float64)
+    dct = torch.cos(math.pi / n_mels * (n + 0.5) * n[:, None]) * math.sqrt(2.0 / n_mels)  # (k, n)
+    dct[0] /= math.sqrt(2.0)
+    keep = dct[:cepstra]
+    return (keep.T @ keep).float()
 
 
 def pool(x: torch.Tensor, pooling: str) -> torch.Tensor:
