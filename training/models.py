@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.fft import dct
 from torch import nn
 
 NETWORKS = ("resnet", "cnn", "crnn")
@@ -194,12 +196,9 @@ class Network(nn.Module):
         self.name = cfg.name
         self.top_db, self.mean_norm, self.pooling = cfg.top_db, cfg.mean_norm, cfg.pooling
         self.pcen = PCEN(n_mels, cfg.pcen_frames) if cfg.pcen_frames > 0 else None
-        if 0 < cfg.cepstra < n_mels:
-            self.register_buffer("lifter", lifter_matrix(n_mels, cfg.cepstra))
-        elif cfg.cepstra >= n_mels:
+        if cfg.cepstra >= n_mels:
             raise ValueError(f"cepstra must be below n_mels ({n_mels}) to smooth anything, got {cfg.cepstra}")
-        else:
-            self.lifter = None
+        self.register_buffer("lifter", lifter_matrix(n_mels, cfg.cepstra) if cfg.cepstra else None)
         self.input_norm = nn.BatchNorm1d(n_mels)
         self.dropout = nn.Dropout(cfg.dropout)
         if cfg.name == "resnet":
@@ -259,11 +258,8 @@ class Network(nn.Module):
 
 def lifter_matrix(n_mels: int, cepstra: int) -> torch.Tensor:
     """(n_mels, n_mels) projection of a log-mel frame onto its first ``cepstra`` coefficients of the
-    orthonormal DCT-II (as MFCCs), back in mel bands: ``D.T @ diag(keep) @ D``."""
-    n = torch.arange(n_mels, dtype=torch.float64)
-    dct = torch.cos(math.pi / n_mels * (n + 0.5) * n[:, None]) * math.sqrt(2.0 / n_mels)  # (k, n)
-    dct[0] /= math.sqrt(2.0)
-    keep = dct[:cepstra]
+    orthonormal DCT-II (the MFCCs of ``training/baseline.py``), back in mel bands: ``D.T @ diag(keep) @ D``."""
+    keep = torch.from_numpy(dct(np.eye(n_mels), type=2, axis=0, norm="ortho")[:cepstra])  # (cepstra, n_mels)
     return (keep.T @ keep).float()
 
 
