@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from training.augment import (
-    freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment, time_stretch,
+    filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment,
+    time_stretch,
 )
 from training.models import PCEN, BasicBlock, Classifier, ModelConfig, build_model, lifter_matrix, pool
 
@@ -290,6 +291,21 @@ def test_freq_mixstyle_keeps_each_band_pattern_and_mixes_band_statistics() -> No
     torch.testing.assert_close(kept, x, atol=1e-4, rtol=1e-4)
     state = torch.get_rng_state()
     assert freq_mixstyle(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws
+
+
+def test_filter_augment_adds_one_smooth_bounded_response_per_example() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(256, 32, 20) * 10
+    gain = filter_augment(x, max_db=6.0) - x  # (batch, n_mels, frames)
+    torch.testing.assert_close(gain, gain[:, :, :1].expand_as(gain))  # the same in every frame: a filter
+    response = gain[:, :, 0]  # (batch, n_mels)
+    assert float(response.abs().max()) <= 6.0 + 1e-4
+    # Piecewise linear through 5 points: at most 3 kinks, so few band-to-band slope changes.
+    kinks = (response.diff(dim=1).diff(dim=1).abs() > 1e-3).sum(dim=1)
+    assert int(kinks.max()) <= 2 * 3  # a kink between two bands bends two second differences
+    assert float(response.std(dim=0).mean()) > 2  # examples differ, responses span the range
+    state = torch.get_rng_state()
+    assert filter_augment(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws
 
 
 def test_level_and_noise_shift_and_fill_within_limits() -> None:

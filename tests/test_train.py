@@ -92,7 +92,8 @@ def test_every_model_cross_validates_and_reports(workdir: Path, name: str) -> No
         assert [summary["folds"][str(f)]["snapshot_accuracy"] for f in range(1, 6)] == pytest.approx(by_fold.tolist())
 
 
-SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0, "mixstyle": 0.5}
+SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0, "mixstyle": 0.5,
+                         "filter_db": 6.0}
 
 
 @pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}, {"mixup_kind": "sounds"}],

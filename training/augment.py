@@ -1,8 +1,8 @@
 """Batch augmentations on log-mel features: Mixup, between-class mixing of sounds, SpecAugment
 time/frequency masks, random windows around each clip's loudest frame, and the recording conditions
 of other speakers and microphones: frequency warping (vocal tract length), time stretching (speaking
-rate), level shifts, a stationary noise floor and another clip's spectral colouring (frequency-wise
-MixStyle).
+rate), level shifts, a stationary noise floor, another clip's spectral colouring (frequency-wise
+MixStyle) and a random smooth filter (FilterAugment).
 
 All draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs;
 each is the identity, and draws nothing, when its strength is 0.
@@ -185,3 +185,27 @@ def freq_mixstyle(x: torch.Tensor, p: float, alpha: float = 0.3, eps: float = 1e
     mixed_mu = lam * mu + (1 - lam) * mu[perm]
     mixed_sigma = lam * sigma + (1 - lam) * sigma[perm]
     return (x - mu) / sigma * mixed_sigma + mixed_mu
+
+
+def filter_augment(x: torch.Tensor, max_db: float, n_points: int = 5) -> torch.Tensor:
+    """A random smooth filter on each example: another microphone's and room's frequency response.
+
+    x: (batch, n_mels, frames) log-mel in dB. Gains drawn from ``[-max_db, max_db]`` at ``n_points``
+    mel positions (the lowest and highest band and, between them, random ones) are linearly
+    interpolated across the bands and added to every frame (FilterAugment, Nam et al., 2022, its
+    linear type). Returns (batch, n_mels, frames); identity, drawing nothing, when ``max_db`` is 0.
+    """
+    if max_db <= 0:
+        return x
+    batch, n_mels, _ = x.shape
+    inner = torch.rand(batch, n_points - 2, device=x.device).sort(dim=1).values * (n_mels - 1)
+    edges = torch.tensor([[0.0, n_mels - 1.0]], device=x.device).expand(batch, 2)
+    points = torch.cat([edges[:, :1], inner, edges[:, 1:]], dim=1)  # (batch, n_points), ascending
+    gains = (torch.rand(batch, n_points, device=x.device) * 2 - 1) * max_db  # (batch, n_points) dB
+    bands = torch.arange(n_mels, device=x.device, dtype=x.dtype).expand(batch, n_mels).contiguous()
+    hi = torch.searchsorted(points, bands, right=True).clamp(1, n_points - 1)  # (batch, n_mels)
+    lo = hi - 1
+    p_lo, p_hi = points.gather(1, lo), points.gather(1, hi)
+    w = ((bands - p_lo) / (p_hi - p_lo).clamp(min=1e-6)).clamp(0, 1)
+    gain = gains.gather(1, lo) * (1 - w) + gains.gather(1, hi) * w  # (batch, n_mels)
+    return x + gain.unsqueeze(2)

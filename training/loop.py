@@ -19,7 +19,8 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.augment import (
-    freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment, time_stretch,
+    filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment,
+    time_stretch,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class TrainConfig:
     gain_db: float = 0.0
     noise_db: float = 0.0
     mixstyle: float = 0.0  # probability that an example takes on a partner's band statistics (0 = off)
+    filter_db: float = 0.0  # largest gain (dB) of a random smooth filter across the mel bands (0 = off)
     # Exponential moving average of the weights (and BatchNorm statistics), updated after every
     # optimiser step with this decay (warmed up: ``ema_decay_at``); validation, checkpoints and the
     # exported model use the average (0 = off: the trained weights themselves).
@@ -83,10 +85,10 @@ class TrainConfig:
         if not 0 <= self.crop <= 1:
             raise ValueError(f"crop is a fraction of the frames in [0, 1] (0: whole clips), got {self.crop}")
         if not (0 <= self.freq_warp < 0.5 and 0 <= self.time_stretch < 0.5
-                and self.gain_db >= 0 and self.noise_db >= 0):
+                and self.gain_db >= 0 and self.noise_db >= 0 and self.filter_db >= 0):
             raise ValueError(
-                f"need 0 <= freq_warp < 0.5, 0 <= time_stretch < 0.5, gain_db >= 0, noise_db >= 0; "
-                f"got {self.freq_warp}, {self.time_stretch}, {self.gain_db}, {self.noise_db}"
+                f"need 0 <= freq_warp < 0.5, 0 <= time_stretch < 0.5, gain_db, noise_db, filter_db >= 0; "
+                f"got {self.freq_warp}, {self.time_stretch}, {self.gain_db}, {self.noise_db}, {self.filter_db}"
             )
         if self.mixup_kind not in MIXUP:
             raise ValueError(f"mixup_kind must be one of {sorted(MIXUP)}, got {self.mixup_kind!r}")
@@ -233,6 +235,7 @@ def fit(
             xb = time_stretch(freq_warp(x_train[idx], cfg.freq_warp), cfg.time_stretch)
             xb = peak_window(xb, cfg.crop)
             xb = freq_mixstyle(level_and_noise(xb, cfg.gain_db, cfg.noise_db), cfg.mixstyle)
+            xb = filter_augment(xb, cfg.filter_db)
             xb = spec_augment(xb, cfg.time_mask, cfg.freq_mask, cfg.n_masks)
             xb, yb = MIXUP[cfg.mixup_kind](xb, targets[idx], cfg.mixup_alpha)
             with autocast(device):
