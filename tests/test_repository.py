@@ -280,10 +280,12 @@ def served_model(repo: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> onnx
 @pytest.mark.parametrize("engine", ["fft", "onnxruntime"])
 def test_equal_shapes_run_as_one_batch_and_a_bad_request_fails_alone(tmp_path, monkeypatch, engine) -> None:
     if engine == "onnxruntime":  # the tiny stand-in classifier plays the ONNX model
-        repo, name, inp, out = build(tmp_path, "embedded", logmel_engine=engine), "classifier", "LOGMEL", "PROBABILITIES"
+        repo = build(tmp_path, "embedded", logmel_engine=engine)
+        name, inp, out = "classifier", "LOGMEL", "PROBABILITIES"
         shape, other = (1, N_MELS, 216), (2, N_MELS, 50)
     else:
-        repo, name, inp, out = build(tmp_path, "embedded", max_seconds=1.0), "logmel", "WAVEFORM", "LOGMEL"
+        repo = build(tmp_path, "embedded", max_seconds=1.0)
+        name, inp, out = "logmel", "WAVEFORM", "LOGMEL"
         shape, other = (1, SAMPLE_RATE), (2, 1000)
     model = served_model(repo, name, monkeypatch)
     rng = np.random.default_rng(0)
