@@ -133,7 +133,7 @@ def fit_network(data: Data, train_idx, val_idx, model_cfg: ModelConfig, train_cf
     model = build_model(model_cfg, n_mels=data.x.shape[1], n_classes=len(data.labels))
     val = (data.x[val_idx], data.y[val_idx]) if val_idx is not None else None
     result = fit(model, data.x[train_idx], data.y[train_idx], len(data.labels), train_cfg,
-                 val=val, on_epoch=on_epoch)
+                 val=val, on_epoch=on_epoch, domains=torch.from_numpy(data.folds[train_idx.numpy()]))
     model.load_state_dict(result.best_state)
     return model, result
 

@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from pipelines import paths, train
 from training.checkpoint import load_checkpoint
 from training.features import LogMelConfig
-from training.loop import TrainConfig, fit, predict_proba, smooth, snapshot_epochs
+from training.loop import GradientReversal, TrainConfig, adversary_weight, fit, predict_proba, smooth, snapshot_epochs
+from training.models import ModelConfig, build_model
 
 LABELS = ["low", "mid", "high"]
 N_MELS, FRAMES = 16, 24
@@ -96,8 +97,9 @@ SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0,
                          "filter_db": 6.0}
 
 
-@pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}, {"mixup_kind": "sounds"}],
-                         ids=["recipe", "speaker-augmentations", "windows", "mixed-sounds"])
+@pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}, {"mixup_kind": "sounds"},
+                                           {"adversary": 0.3}],
+                         ids=["recipe", "speaker-augmentations", "windows", "mixed-sounds", "adversary"])
 def test_same_metrics_twice_on_cpu(workdir: Path, augmentations: dict) -> None:
     def run() -> str:
         p = params(top_db=80.0 if augmentations else 0.0)
@@ -201,6 +203,59 @@ def test_label_smoothing_trains_on_smoothed_targets() -> None:
     assert torch.allclose(targets.diagonal(), torch.tensor(0.85)) and torch.allclose(targets.sum(1), torch.ones(4))
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
         TrainConfig(label_smoothing=1.0)
+
+
+def test_gradient_reversal_is_the_identity_forward_and_flips_the_gradient_backward() -> None:
+    x = torch.randn(4, 3, requires_grad=True)
+    out = GradientReversal.apply(x, 0.5)
+    assert torch.equal(out, x)
+    (out * torch.arange(3.0)).sum().backward()
+    assert torch.equal(x.grad, -0.5 * torch.arange(3.0).expand(4, 3))
+    assert adversary_weight(0.3, 0.0) == 0.0
+    assert 0 < adversary_weight(0.3, 0.1) < adversary_weight(0.3, 0.5) < adversary_weight(0.3, 1.0) <= 0.3
+    assert adversary_weight(0.3, 1.0) == pytest.approx(0.3, rel=1e-4)
+    with pytest.raises(ValueError, match="adversary is a loss weight >= 0"):
+        TrainConfig(adversary=-1.0)
+
+
+def test_the_domain_adversary_trains_beside_the_model_and_leaves_its_loss_and_weights_alone(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """train.adversary adds a domain loss (logged apart), not to the class loss, and no weights to the
+    returned state; from one domain it warns and trains as without."""
+    torch.manual_seed(0)
+    x, y = torch.randn(24, N_MELS, FRAMES), torch.arange(24) % 3
+    domains = torch.arange(24) // 8 + 1  # three folds
+    cfg = ModelConfig(stem_channels=4, widths=(4, 8), dropout=0.0)  # no random draws in the forward pass
+    # One batch, no mixing or masks: the first epoch's loss is that of the untrained weights.
+    train = {"epochs": 3, "batch_size": 24, "mixup_alpha": 0.0, "time_mask": 0.0, "freq_mask": 0.0, "device": "cpu"}
+
+    def run(adversary: float, domains: torch.Tensor) -> tuple[list[dict], dict]:
+        torch.manual_seed(0)
+        model = build_model(cfg, N_MELS, 3)
+        result = fit(model, x, y, 3, TrainConfig(adversary=adversary, **train), domains=domains)
+        return result.history, result.best_state
+
+    plain, plain_state = run(0.0, domains)
+    adversarial, state = run(1.0, domains)
+    assert adversarial[0]["train_loss"] == pytest.approx(plain[0]["train_loss"], rel=1e-6)
+    # The reversal ramps up from 0 at the first step, so the second step is the first it changes.
+    assert adversarial[2]["train_loss"] != pytest.approx(plain[2]["train_loss"], rel=1e-6)
+    assert all(0 < row["train_domain_loss"] for row in adversarial)
+    assert adversarial[0]["train_domain_loss"] == pytest.approx(np.log(3), rel=0.2)  # untrained: ~chance
+    assert state.keys() == plain_state.keys()
+    assert "train_domain_loss" not in plain[0]
+    one_domain, _ = run(1.0, torch.ones(24, dtype=torch.long))
+    assert "train.adversary=1.0 ignored: the training clips are from one domain" in caplog.text
+    assert one_domain == plain
+
+
+def test_the_network_is_its_head_on_its_embedding() -> None:
+    for name in ("resnet", "cnn", "crnn"):
+        model = build_model(ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=8), N_MELS, 3).eval()
+        x = torch.randn(2, N_MELS, FRAMES)
+        embedding = model.embed(x)
+        assert embedding.shape == (2, model.embedding_dim)
+        assert torch.equal(model.head(embedding), model(x))
 
 
 def test_crop_mixstyle_and_mixup_kind_are_checked() -> None:

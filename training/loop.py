@@ -62,6 +62,10 @@ class TrainConfig:
     # Training targets (1 - e) * one-hot + e / n_classes before any mixing (Szegedy et al., 2016;
     # 0 = off): a confident wrong fit of a few clips costs less, which 320 training clips invite.
     label_smoothing: float = 0.0
+    # > 0: a domain classifier on the pooled features, through gradient reversal at up to this weight
+    # (DANN, Ganin & Lempitsky, 2015), so that the features stop telling the training domains apart;
+    # a clip's domain is its fold, which in the speaker split is its speaker (0 = off).
+    adversary: float = 0.0
     folds: tuple[int, ...] = (1, 2, 3, 4, 5)  # validation folds of the cross-validation
     # The exported model is fit on every fold but this one (0: on all folds), so that the
     # main job can show it clips it never saw.
@@ -96,6 +100,8 @@ class TrainConfig:
             raise ValueError(f"mixstyle is a probability in [0, 1] (0: off), got {self.mixstyle}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
+        if self.adversary < 0:
+            raise ValueError(f"adversary is a loss weight >= 0 (0: off), got {self.adversary}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1) (0: off), got {self.label_smoothing}")
         if not self.folds:
@@ -134,6 +140,25 @@ def ema_multi_avg_fn(decay: float) -> Callable:
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
         get_ema_multi_avg_fn(ema_decay_at(decay, int(n_averaged)))(averaged, current, n_averaged)
     return update
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; backward, the gradient times ``-weight`` (Ganin & Lempitsky, 2015)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.weight * grad, None
+
+
+def adversary_weight(weight: float, progress: float) -> float:
+    """DANN's ramp: the reversal's weight at ``progress`` in [0, 1] of training,
+    ``weight * (2 / (1 + exp(-10 progress)) - 1)``: 0 at the start, when the features mean nothing yet."""
+    return weight * (2 / (1 + math.exp(-10 * progress)) - 1)
 
 
 def cpu_state(model: nn.Module) -> dict:
@@ -192,6 +217,7 @@ def fit(
     cfg: TrainConfig,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    domains: torch.Tensor | None = None,
 ) -> FitResult:
     """Fit ``model`` on (n, n_mels, frames) features and (n,) int targets.
 
@@ -201,6 +227,9 @@ def fit(
     the validation, are those of the weights' moving average. States are returned on the CPU.
     With ``val``, the snapshot ensemble's probabilities are kept too, and its accuracy so far is
     in the history at each ``snapshot_epochs`` epoch (``val_snapshot_accuracy``).
+    With ``cfg.adversary`` and (n,) int ``domains`` of at least two values, a domain classifier
+    (trained here, never returned) reads ``model.embed`` through gradient reversal, its targets
+    mixed along with the classes'; its loss is in the history as ``train_domain_loss``.
     """
     torch.manual_seed(cfg.seed)
     device = cfg.torch_device()
@@ -210,7 +239,20 @@ def fit(
         val = (val[0].to(device), val[1].to(device))
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    targets = smooth(F.one_hot(y_train, n_classes).float(), cfg.label_smoothing)  # (n, n_classes)
+    adversary = None
+    if cfg.adversary > 0 and domains is not None:
+        names, domain = torch.unique(domains, return_inverse=True)
+        if len(names) > 1:
+            adversary = nn.Sequential(nn.Linear(model.embedding_dim, 256), nn.ReLU(inplace=True),
+                                      nn.Linear(256, len(names))).to(device)
+            # (n, n_classes + n_domains): Mixup mixes the domains with the same partner and share.
+            targets = torch.cat([targets, F.one_hot(domain, len(names)).float().to(device)], dim=1)
+        else:
+            log.warning("train.adversary=%s ignored: the training clips are from one domain (fold)",
+                        cfg.adversary)
+    trained = [*model.parameters(), *(adversary.parameters() if adversary is not None else ())]
+    opt = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=cfg.restart_epochs * steps_per_epoch
     )
@@ -218,7 +260,6 @@ def fit(
     ema = (AveragedModel(model, multi_avg_fn=ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
            if cfg.ema_decay > 0 else None)
     scored = model if ema is None else ema.module
-    targets = smooth(F.one_hot(y_train, n_classes).float(), cfg.label_smoothing)  # (n, n_classes)
     result = FitResult(best_state=cpu_state(model), best_epoch=0)
     best_key = (-1.0, 0.0)
     snapshots = set(snapshot_epochs(cfg.epochs, cfg.restart_epochs))
@@ -227,7 +268,7 @@ def fit(
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         perm = torch.randperm(n).to(device)
-        total, seen = 0.0, 0
+        total, total_domain, seen = 0.0, 0.0, 0
         for i in range(0, n, cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
             if len(idx) < 2:  # BatchNorm needs two examples in training mode
@@ -239,10 +280,19 @@ def fit(
             xb = spec_augment(xb, cfg.time_mask, cfg.freq_mask, cfg.n_masks)
             xb, yb = MIXUP[cfg.mixup_kind](xb, targets[idx], cfg.mixup_alpha)
             with autocast(device):
-                logits = model(xb).float()
-            loss = torch.sum(-yb * F.log_softmax(logits, dim=-1), dim=-1).mean()
+                if adversary is None:
+                    logits = model(xb).float()
+                else:
+                    embedding = model.embed(xb)  # (batch, embedding_dim)
+                    logits = model.head(model.dropout(embedding)).float()
+                    weight = adversary_weight(cfg.adversary, (epoch - 1 + i / n) / cfg.epochs)
+                    domain_logits = adversary(GradientReversal.apply(embedding, weight)).float()
+            loss = torch.sum(-yb[:, :n_classes] * F.log_softmax(logits, dim=-1), dim=-1).mean()
+            if adversary is not None:
+                domain_loss = torch.sum(-yb[:, n_classes:] * F.log_softmax(domain_logits, dim=-1), dim=-1).mean()
+                total_domain += domain_loss.item() * len(idx)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if adversary is None else loss + domain_loss).backward()
             opt.step()
             sched.step()
             if ema is not None:
@@ -251,6 +301,8 @@ def fit(
             seen += len(idx)
         result.samples_seen += seen
         row = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": opt.param_groups[0]["lr"]}
+        if adversary is not None:
+            row["train_domain_loss"] = total_domain / max(seen, 1)
         if val is not None:
             probs = predict_proba(scored, val[0])
             metrics = scores(probs, val[1])

@@ -236,7 +236,17 @@ class Network(nn.Module):
         self.features.train()
         return rows
 
+    @property
+    def embedding_dim(self) -> int:
+        """Width of ``embed``'s output: what the head reads."""
+        head = self.head[0] if isinstance(self.head, nn.Sequential) else self.head
+        return head.in_features
+
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(logmel)))  # (batch, n_classes)
+
+    def embed(self, logmel: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) log-mel -> (batch, embedding_dim) pooled features, before the head."""
         if self.top_db > 0:
             logmel = logmel - logmel.amax(dim=(1, 2), keepdim=True)  # 0 dB: the clip's loudest
             logmel = torch.clamp(logmel, min=-self.top_db)
@@ -250,10 +260,8 @@ class Network(nn.Module):
         x = self.features(x)  # (batch, channels, n_mels', frames')
         if self.name == "crnn":
             seq = x.mean(dim=2).transpose(1, 2)  # (batch, frames', channels)
-            x = self.rnn(seq)[0].mean(dim=1)  # (batch, 2 * hidden)
-        else:
-            x = pool(x, self.pooling)
-        return self.head(self.dropout(x))  # (batch, n_classes)
+            return self.rnn(seq)[0].mean(dim=1)  # (batch, 2 * hidden)
+        return pool(x, self.pooling)
 
 
 def lifter_matrix(n_mels: int, cepstra: int) -> torch.Tensor:
