@@ -39,11 +39,18 @@ def _is_tuple_type(hint: Any) -> bool:
     return False
 
 
-def _coerce(value: Any, hint: Any) -> Any:
+def _coerce(value: Any, hint: Any, where: str) -> Any:
     if isinstance(value, list) and _is_tuple_type(hint):
         return tuple(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint in (int, float) and isinstance(value, str):
+        # YAML 1.1 (PyYAML, `dvc exp run -S`) reads 1e-6 as a string: only 1.0e-6 is a float there.
+        try:
+            return hint(value)
+        except ValueError:
+            raise ValueError(f"{where} must be {'an integer' if hint is int else 'a number'}, "
+                             f"got {value!r}") from None
     return value
 
 
@@ -75,4 +82,4 @@ def from_dict(cls: type[T], mapping: Mapping[str, Any], *, where: str | None = N
     if missing:
         raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
     hints = typing.get_type_hints(cls)
-    return cls(**{key: _coerce(value, hints[key]) for key, value in mapping.items()})
+    return cls(**{key: _coerce(value, hints[key], f"{where}: {key}") for key, value in mapping.items()})

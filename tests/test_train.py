@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -16,6 +17,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from pipelines import paths, train
+from pipelines.params import from_dict
 from training.checkpoint import load_checkpoint
 from training.features import LogMelConfig
 from training.loop import GradientReversal, TrainConfig, adversary_weight, fit, predict_proba, smooth, snapshot_epochs
@@ -249,6 +251,26 @@ def test_the_domain_adversary_trains_beside_the_model_and_leaves_its_loss_and_we
     assert one_domain == plain
 
 
+def test_the_reversal_hides_the_domain_from_the_features() -> None:
+    """Clips whose level gives away their domain: a domain classifier learns to tell the domains apart
+    from the features trained with a negligible reversal, and not from those trained against it."""
+    torch.manual_seed(0)
+    y, domains = torch.arange(240) % 3, (torch.arange(240) // 3) % 4
+    x = torch.randn(240, N_MELS, FRAMES) + domains[:, None, None].float()  # domain: +0..3 dB everywhere
+    for target in range(3):
+        x[y == target, 4 * target : 4 * target + 3] += 3  # class: a band
+    cfg = TrainConfig(epochs=12, batch_size=16, mixup_alpha=0.0, time_mask=0.0, freq_mask=0.0, device="cpu")
+
+    def domain_loss(adversary: float) -> float:
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(stem_channels=8, widths=(8, 16), dropout=0.0), N_MELS, 3)
+        history = fit(model, x, y, 3, replace(cfg, adversary=adversary), domains=domains).history
+        assert history[-1]["train_loss"] < 0.5  # the classes are learnt either way
+        return np.mean([row["train_domain_loss"] for row in history[-3:]])
+
+    assert domain_loss(1e-6) < 0.9 < np.log(4) < domain_loss(1.0)
+
+
 def test_the_network_is_its_head_on_its_embedding() -> None:
     for name in ("resnet", "cnn", "crnn"):
         model = build_model(ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=8), N_MELS, 3).eval()
@@ -256,6 +278,18 @@ def test_the_network_is_its_head_on_its_embedding() -> None:
         embedding = model.embed(x)
         assert embedding.shape == (2, model.embedding_dim)
         assert torch.equal(model.head(embedding), model(x))
+
+
+def test_numbers_yaml_reads_as_strings_are_numbers() -> None:
+    """PyYAML (YAML 1.1), and so `dvc exp run -S train.adversary=1e-6`, reads 1e-6 as a string."""
+    train = yaml.safe_load("adversary: 1e-6\nseed: '3'")
+    assert train == {"adversary": "1e-6", "seed": "3"}
+    cfg = from_dict(TrainConfig, train)
+    assert (cfg.adversary, cfg.seed) == (1e-6, 3)
+    with pytest.raises(ValueError, match=r"TrainConfig: lr must be a number, got 'fast'"):
+        from_dict(TrainConfig, {"lr": "fast"})
+    with pytest.raises(ValueError, match=r"TrainConfig: epochs must be an integer, got '2\.5'"):
+        from_dict(TrainConfig, {"epochs": "2.5"})
 
 
 def test_crop_mixstyle_and_mixup_kind_are_checked() -> None:
