@@ -126,6 +126,11 @@ def smooth(one_hot: torch.Tensor, e: float) -> torch.Tensor:
     return one_hot * (1 - e) + e / one_hot.shape[-1] if e else one_hot
 
 
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(batch, k) logits and (batch, k) soft targets (rows summing to 1) -> mean cross-entropy."""
+    return torch.sum(-targets * F.log_softmax(logits, dim=-1), dim=-1).mean()
+
+
 def ema_decay_at(decay: float, n_averaged: int) -> float:
     """The moving average's decay after ``n_averaged`` updates: ``decay``, warmed up as in
     TensorFlow's ExponentialMovingAverage, min(decay, (1 + n) / (10 + n)). Without the warm-up the
@@ -287,12 +292,13 @@ def fit(
                     logits = model.head(model.dropout(embedding)).float()
                     weight = adversary_weight(cfg.adversary, (epoch - 1 + i / n) / cfg.epochs)
                     domain_logits = adversary(GradientReversal.apply(embedding, weight)).float()
-            loss = torch.sum(-yb[:, :n_classes] * F.log_softmax(logits, dim=-1), dim=-1).mean()
+            loss = objective = soft_cross_entropy(logits, yb[:, :n_classes])
             if adversary is not None:
-                domain_loss = torch.sum(-yb[:, n_classes:] * F.log_softmax(domain_logits, dim=-1), dim=-1).mean()
+                domain_loss = soft_cross_entropy(domain_logits, yb[:, n_classes:])
                 total_domain += domain_loss.item() * len(idx)
+                objective = loss + domain_loss
             opt.zero_grad(set_to_none=True)
-            (loss if adversary is None else loss + domain_loss).backward()
+            objective.backward()
             opt.step()
             sched.step()
             if ema is not None:
