@@ -100,8 +100,8 @@ SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0,
 
 
 @pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}, {"mixup_kind": "sounds"},
-                                           {"adversary": 0.3}],
-                         ids=["recipe", "speaker-augmentations", "windows", "mixed-sounds", "adversary"])
+                                           {"adversary": 0.3}, {"precision": "bfloat16"}],
+                         ids=["recipe", "speaker-augmentations", "windows", "mixed-sounds", "adversary", "bfloat16"])
 def test_same_metrics_twice_on_cpu(workdir: Path, augmentations: dict) -> None:
     def run() -> str:
         p = params(top_db=80.0 if augmentations else 0.0)
@@ -128,6 +128,36 @@ def test_cuda_without_a_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(RuntimeError, match="train.device=cuda, but torch .* sees no CUDA device here; run on a GPU"):
         TrainConfig(device="cuda").torch_device()
     assert TrainConfig(device="auto").torch_device() == torch.device("cpu")
+
+
+def test_bfloat16_trains_in_bfloat16_on_cpu_and_returns_float32_weights() -> None:
+    """precision=bfloat16 on the CPU: the training steps' convolutions run in bfloat16 on channels-last
+    weights, validation in float32; the state is float32 and predicts in a fresh network as in the trained."""
+    cfg = ModelConfig(stem_channels=4, widths=(4, 8), top_db=80.0, cepstra=6)
+    torch.manual_seed(0)
+    x, y = torch.randn(24, N_MELS, FRAMES) * 10 - 50, torch.arange(24) % 3
+    for precision, trained_in in (("auto", torch.float32), ("bfloat16", torch.bfloat16)):
+        model = build_model(cfg, N_MELS, 3)
+        stem = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        dtypes = {True: set(), False: set()}  # training mode -> the stem convolution's output dtypes
+        stem.register_forward_hook(lambda m, _, out: dtypes[m.training].add(out.dtype))
+        result = fit(model, x, y, 3, TrainConfig(epochs=2, batch_size=8, precision=precision, device="cpu"),
+                     val=(x, y))
+        assert dtypes == {True: {trained_in}, False: {torch.float32}}, precision
+        # A 3x3 kernel over channels: a 1-channel or 1x1 weight is as contiguous either way.
+        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1
+                    and m.kernel_size == (3, 3))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == (precision == "bfloat16")
+        assert {v.dtype for v in result.best_state.values() if v.is_floating_point()} == {torch.float32}
+        fresh = build_model(cfg, N_MELS, 3)
+        fresh.load_state_dict(result.best_state)
+        model.load_state_dict(result.best_state)
+        np.testing.assert_allclose(predict_proba(fresh, x), predict_proba(model, x), atol=1e-5)
+    assert not TrainConfig(precision="auto").bfloat16(torch.device("cpu"))
+    assert TrainConfig(precision="auto").bfloat16(torch.device("cuda"))
+    assert not TrainConfig(precision="float32").bfloat16(torch.device("cuda"))
+    with pytest.raises(ValueError, match="precision must be auto, float32 or bfloat16, got 'half'"):
+        TrainConfig(precision="half")
 
 
 def test_fit_returns_the_best_validation_epoch() -> None:

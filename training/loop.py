@@ -72,6 +72,10 @@ class TrainConfig:
     holdout_fold: int = 5
     fit_final: bool = True  # fit the exported model after the CV (off for CV-only ablations)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda; AMP (bfloat16) on cuda
+    # The training steps' arithmetic: auto (bfloat16 autocast on cuda, float32 on cpu) | float32 |
+    # bfloat16 (on cpu too, with channels-last weights: about twice the speed on a CPU with bfloat16
+    # instructions, docs/benchmarks.md). Weights stay float32; validation is float32 on cpu.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.restart_epochs < 1:
@@ -108,6 +112,8 @@ class TrainConfig:
             raise ValueError("folds must name at least one validation fold")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"precision must be auto, float32 or bfloat16, got {self.precision!r}")
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -116,6 +122,10 @@ class TrainConfig:
             raise RuntimeError(f"train.device=cuda, but torch {torch.__version__} sees no CUDA device here; "
                                "run on a GPU machine or set train.device=auto (or cpu)")
         return torch.device(self.device)
+
+    def bfloat16(self, device: torch.device) -> bool:
+        """Whether the training steps on ``device`` run under bfloat16 autocast."""
+        return device.type == "cuda" if self.precision == "auto" else self.precision == "bfloat16"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -189,9 +199,10 @@ def snapshot_epochs(epochs: int, restart_epochs: int) -> list[int]:
     return sorted(set(range(restart_epochs, epochs + 1, restart_epochs)) | {epochs})
 
 
-def autocast(device: torch.device):
-    """bfloat16 autocast on CUDA; a no-op context on CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+def autocast(device: torch.device, bfloat16: bool | None = None):
+    """bfloat16 autocast where ``bfloat16`` (None: on CUDA); a no-op context otherwise."""
+    enabled = device.type == "cuda" if bfloat16 is None else bfloat16
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
@@ -239,6 +250,9 @@ def fit(
     torch.manual_seed(cfg.seed)
     device = cfg.torch_device()
     model.to(device)
+    bfloat16 = cfg.bfloat16(device)
+    if bfloat16 and device.type == "cpu":  # oneDNN's bfloat16 convolutions are fastest channels-last
+        model.to(memory_format=torch.channels_last)
     x_train, y_train = x_train.to(device), y_train.to(device)
     if val is not None:
         val = (val[0].to(device), val[1].to(device))
@@ -284,7 +298,7 @@ def fit(
             xb = filter_augment(xb, cfg.filter_db)
             xb = spec_augment(xb, cfg.time_mask, cfg.freq_mask, cfg.n_masks)
             xb, yb = MIXUP[cfg.mixup_kind](xb, targets[idx], cfg.mixup_alpha)
-            with autocast(device):
+            with autocast(device, bfloat16):
                 if adversary is None:
                     logits = model(xb).float()
                 else:

@@ -253,7 +253,8 @@ class Network(nn.Module):
         if self.pcen is not None:
             logmel = self.pcen(logmel)
         if self.lifter is not None:
-            logmel = torch.einsum("mk,bkt->bmt", self.lifter, logmel)  # (batch, n_mels, frames)
+            with torch.autocast(logmel.device.type, enabled=False):  # float32 (bfloat16: steps of 0.25 dB)
+                logmel = torch.einsum("mk,bkt->bmt", self.lifter, logmel.float())  # (batch, n_mels, frames)
         if self.mean_norm:
             logmel = logmel - logmel.mean(dim=2, keepdim=True)  # (batch, n_mels, frames)
         x = self.input_norm(logmel).unsqueeze(1)  # (batch, 1, n_mels, frames)
