@@ -71,6 +71,10 @@ VARIANTS = [
     Variant("cnn (64-512, FC 1024)", tuple(CNN)),
     Variant("cnn + pcen 0.4 s", (*CNN, "model.pcen_frames=17.0")),
     Variant("crnn (32-128, GRU 128)", tuple(CRNN)),
+    # bfloat16 training steps on the CPU (train.precision; validation stays float32).
+    Variant("bfloat16", ("train.precision=bfloat16",)),
+    Variant("2 blocks per stage, bfloat16", ("model.blocks_per_stage=2", "train.precision=bfloat16")),
+    Variant("cnn + pcen 0.4 s, bfloat16", (*CNN, "model.pcen_frames=17.0", "train.precision=bfloat16")),
 ]
 
 

@@ -74,7 +74,7 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda when available) | cpu | cuda; AMP (bfloat16) on cuda
     # The training steps' arithmetic: auto (bfloat16 autocast on cuda, float32 on cpu) | float32 |
     # bfloat16 (on cpu too, with channels-last weights: about twice the speed on a CPU with bfloat16
-    # instructions, docs/benchmarks.md). Weights stay float32; validation is float32 on cpu.
+    # instructions, docs/training_benchmarks.md). Weights stay float32; validation is float32 on cpu.
     precision: str = "auto"
 
     def __post_init__(self) -> None:
