@@ -71,7 +71,7 @@ class TrainConfig:
     # main job can show it clips it never saw.
     holdout_fold: int = 5
     fit_final: bool = True  # fit the exported model after the CV (off for CV-only ablations)
-    device: str = "auto"  # auto (cuda when available) | cpu | cuda; AMP (bfloat16) on cuda
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda
     # The training steps' arithmetic: auto (bfloat16 autocast on cuda, float32 on cpu) | float32 |
     # bfloat16 (on cpu too, with channels-last weights: about twice the speed on a CPU with bfloat16
     # instructions, docs/training_benchmarks.md). Weights stay float32; validation is float32 on cpu.
