@@ -524,6 +524,11 @@ ROWS = [
     # 1.07) or time stretches (0.85 / 1 / 1.15) of the same weights (a one-off script around fit), 10 epochs:
     # george 90.4 / 90.0% against 90.0%, nicolas 82.4 / 82.8% against 83.0% (mean of epochs 8-10 within 0.3
     # points): the warps in training already did it.
+    # 95.3% (last epoch 92.5%) against 96.0 / 96.0% (93.6 / 93.8%) for the one-block cepstra rows: no gain. Above both
+    # on jackson and lucas (98.8 / 96.2% against 98.6-97.8 / 95.6-95.4%), below on george and nicolas (92.4 / 90.0%
+    # against 94.8-94.0 / 91.8-93.0%), and its mean over epochs 41-60 is the lowest (90.9% against 92.2 / 91.5%).
+    # With the two cepstra seeds, probabilities averaged: 96.3%, below those two alone (96.7%). 92 min (the first
+    # fold's first 13 min beside the tests), about 170 min in float32.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-deep", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra with two residual blocks per stage, trained in bfloat16",
         (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20", "model.blocks_per_stage=2",
