@@ -132,7 +132,8 @@ def test_cuda_without_a_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bfloat16_trains_in_bfloat16_on_cpu_and_returns_float32_weights() -> None:
     """precision=bfloat16 on the CPU: the training steps' convolutions run in bfloat16 on channels-last
-    weights, validation in float32; the state is float32 and predicts in a fresh network as in the trained."""
+    weights, validation and the front end in float32; the state is float32 and predicts in a fresh network as in
+    the trained."""
     cfg = ModelConfig(stem_channels=4, widths=(4, 8), top_db=80.0, cepstra=6)
     torch.manual_seed(0)
     x, y = torch.randn(24, N_MELS, FRAMES) * 10 - 50, torch.arange(24) % 3
@@ -141,9 +142,12 @@ def test_bfloat16_trains_in_bfloat16_on_cpu_and_returns_float32_weights() -> Non
         stem = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
         dtypes = {True: set(), False: set()}  # training mode -> the stem convolution's output dtypes
         stem.register_forward_hook(lambda m, _, out: dtypes[m.training].add(out.dtype))
+        lifted = set()  # the cepstral lifter's output dtypes, as the input normalisation reads it
+        model.input_norm.register_forward_pre_hook(lambda m, args: lifted.add(args[0].dtype))
         result = fit(model, x, y, 3, TrainConfig(epochs=2, batch_size=8, precision=precision, device="cpu"),
                      val=(x, y))
         assert dtypes == {True: {trained_in}, False: {torch.float32}}, precision
+        assert lifted == {torch.float32}, precision  # the front end stays float32 under autocast
         # A 3x3 kernel over channels: a 1-channel or 1x1 weight is as contiguous either way.
         conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1
                     and m.kernel_size == (3, 3))
