@@ -674,6 +674,28 @@ ROWS = [
 ]
 
 
+@dataclass(frozen=True)
+class Ensemble:
+    """Rows of one dataset and split whose out-of-fold probabilities docs/results.md averages clip by clip."""
+    name: str
+    description: str
+    members: tuple[str, ...]
+
+
+CEPSTRA = "fsdd-resnet-speakers-fmin100-60ep-cepstra"
+ENSEMBLES = [
+    # Declared before fsdd-resnet-speakers-fmin100-60ep-cepstra-bf16-seed2 had run.
+    Ensemble("fsdd-speakers-cepstra-3-seeds", "the cepstra row from seeds 0 and 1 (float32) and 2 (bfloat16)",
+             (CEPSTRA, f"{CEPSTRA}-seed1", f"{CEPSTRA}-bf16-seed2")),
+    # Picked after the runs, as the best of the pairs and triples of the cepstra rows then recorded.
+    Ensemble("fsdd-speakers-cepstra-hop5ms", "the two float32 cepstra seeds and the 5 ms hop row",
+             (CEPSTRA, f"{CEPSTRA}-seed1", f"{CEPSTRA}-hop5ms")),
+    Ensemble("fsdd-speakers-cepstra-all", "every row with the cepstra",
+             (CEPSTRA, f"{CEPSTRA}-seed1", f"{CEPSTRA}-bf16-seed2", f"{CEPSTRA}-hop5ms",
+              "fsdd-resnet-speakers-fmin100-80ep-cepstra-bf16", f"{CEPSTRA}-deep")),
+]
+
+
 def tracking_env() -> dict[str, str]:
     env = dict(os.environ)
     # Temporary copies have their own working directory: point MLflow at the workspace's store.

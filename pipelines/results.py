@@ -10,7 +10,8 @@ Two steps, both run by ``python -m pipelines.results``:
    row has no run in this store (a fresh checkout, another machine) is kept as it is: committed,
    the records are the durable copy of what a store held.
 2. Render the page from the records: the table, each target's verdict, per-speaker folds, seed
-   spread and out-of-fold ensembles, snapshot ensembles, and the command that reproduces each row.
+   spread and out-of-fold ensembles, declared ensembles of rows, snapshot ensembles, and the
+   command that reproduces each row.
 
     python -m pipelines.results            # updates docs/ablation/, writes docs/results.md
 """
@@ -34,7 +35,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from model_repository.registry import set_tracking_uri
-from pipelines.ablation import EXPERIMENT, RECIPE_BUDGET_SECONDS, ROWS, Row
+from pipelines.ablation import ENSEMBLES, EXPERIMENT, RECIPE_BUDGET_SECONDS, ROWS, Row
 from training.loop import snapshot_epochs
 
 log = logging.getLogger(__name__)
@@ -277,8 +278,8 @@ def seed_pairs() -> list[tuple[Row, Row]]:
                   key=lambda pair: ROWS.index(pair[0]))
 
 
-def ensemble_accuracy(tables: list[pd.DataFrame]) -> float:
-    """Mean over folds of the accuracy of the runs' averaged probabilities (the same clips)."""
+def ensemble_correct(tables: list[pd.DataFrame]) -> pd.Series:
+    """Whether the runs' averaged probabilities pick each clip's label: (clips,) bool, indexed by fold."""
     tables = [t.sort_values("file").reset_index(drop=True) for t in tables]
     first = tables[0]
     if any(not t["file"].equals(first["file"]) for t in tables):
@@ -286,8 +287,12 @@ def ensemble_accuracy(tables: list[pd.DataFrame]) -> float:
     probs = [c for c in first.columns if c.startswith("prob_")]
     mean = np.mean([t[probs].to_numpy() for t in tables], axis=0)  # (clips, classes)
     predicted = np.asarray([c.removeprefix("prob_") for c in probs])[mean.argmax(axis=1)]
-    correct = pd.Series(predicted == first["target"].to_numpy())
-    return float(correct.groupby(first["fold"].to_numpy()).mean().mean())
+    return pd.Series(predicted == first["target"].to_numpy(), index=first["fold"].to_numpy())
+
+
+def ensemble_accuracy(tables: list[pd.DataFrame]) -> float:
+    """Mean over folds of the accuracy of the runs' averaged probabilities (the same clips)."""
+    return float(ensemble_correct(tables).groupby(level=0).mean().mean())
 
 
 def seed_spread(recorded: dict[str, Record | None], records: Path) -> list[str]:
@@ -325,6 +330,34 @@ def seed_spread(recorded: dict[str, Record | None], records: Path) -> list[str]:
                   + " + ".join(f"`{rec.row}`" for rec in recs) + f"): {100 * ensemble_accuracy(tables):.1f}% "
                   "(each: " + " / ".join(f"{100 * rec.metrics['accuracy_mean']:.1f}" for rec in recs) + "%)."]
     return lines
+
+
+def row_ensembles(recorded: dict[str, Record | None], records: Path) -> list[str]:
+    """The declared ensembles of rows (``pipelines.ablation.ENSEMBLES``) whose members all recorded
+    out-of-fold predictions: at each member's best epochs and, free of that choice, from each
+    member's snapshot ensemble."""
+    rows = []
+    for ens in ENSEMBLES:
+        recs = [recorded.get(name) for name in ens.members]
+        best = [out_of_fold(rec, records) for rec in recs if rec is not None]
+        if len(best) < len(ens.members) or any(t is None for t in best):
+            continue
+        correct = ensemble_correct(best)
+        snapshot = [out_of_fold(rec, records, "snapshot") for rec in recs]
+        snap = "–" if any(t is None for t in snapshot) else f"{100 * ensemble_accuracy(snapshot):.2f}"
+        rows.append([f"`{ens.name}`", ens.description, " + ".join(f"`{name}`" for name in ens.members),
+                     " / ".join(f"{100 * rec.metrics['accuracy_mean']:.1f}" for rec in recs),
+                     f"{100 * correct.groupby(level=0).mean().mean():.2f}",
+                     f"{int(correct.sum())} / {len(correct)}", snap])
+    if not rows:
+        return []
+    return ["", "## Ensembles of rows", "", "Declared in `pipelines/ablation.py` (`ENSEMBLES`): the rows' "
+            "out-of-fold probabilities averaged clip by clip, at each fold's best epoch of each row (each "
+            "chosen on that fold, so optimistic by that choice, and the members themselves were mostly "
+            "picked after their runs) and from each row's snapshot ensemble (no epoch chosen; `–`: a member "
+            "without one). Accuracy is the mean over folds, to two decimals so that one clip shows.", "",
+            *table(rows, ["ensemble", "what", "rows", "each row's accuracy %", "ensemble accuracy %",
+                          "clips right", "snapshot-ensemble accuracy %"])]
 
 
 def snapshot_ensembles(recorded: dict[str, Record | None]) -> list[str]:
@@ -455,6 +488,7 @@ def render(recorded: dict[str, Record | None], records: Path) -> str:
     lines += recipe_time(recorded)
     lines += per_fold(recorded)
     lines += seed_spread(recorded, records)
+    lines += row_ensembles(recorded, records)
     lines += snapshot_ensembles(recorded)
     lines += hard_clips(recorded, records)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "

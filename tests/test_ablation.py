@@ -30,6 +30,12 @@ def test_each_row_sets_each_key_once(row: ablation.Row) -> None:
     assert row.command()[:6] == ["dvc", "exp", "run", "--temp", "train", "-n"]
 
 
+@pytest.mark.parametrize("ensemble", ablation.ENSEMBLES, ids=lambda e: e.name)
+def test_an_ensemble_averages_rows_of_one_dataset(ensemble: ablation.Ensemble) -> None:
+    assert len(set(ensemble.members)) == len(ensemble.members) > 1
+    assert len({BY_NAME[name].dataset for name in ensemble.members}) == 1
+
+
 def test_an_exploration_replaces_the_rows_settings() -> None:
     row = BY_NAME["fsdd-resnet-speakers-short-masks"]
     explored = exploration(row, fold=4, epochs=10, settings=("train.time_mask=0.1", "features.f_min=100"))

@@ -12,6 +12,7 @@ import pytest
 
 from model_repository.registry import use_experiment
 from pipelines import results
+from pipelines import ablation
 from pipelines.ablation import EXPERIMENT, ROWS
 
 
@@ -123,7 +124,7 @@ def test_three_seeds_and_a_snapshot_ensemble(tmp_path: Path, monkeypatch: pytest
     use_experiment(EXPERIMENT)
     base = "fsdd-resnet-speakers-fmin100-60ep"
     # Right out of fold: clips 1 and 3; clips 2, 3 and 4; clip 1 alone. Seeds 0 and 1 averaged get
-    # clip 4 wrong (0.425), seeds 0 and 2 clips 2 and 4 (0.4, 0.575), all three none.
+    # clip 1 wrong (0.45), seeds 0 and 2 clips 2 and 4 (0.4, 0.575), all three none.
     log_parent(base, 0.95, 0.01, split="speaker", prob_a=(0.6, 0.4, 0.1, 0.55))
     log_parent(f"{base}-seed1", 0.958, 0.01, split="speaker", prob_a=(0.3, 0.8, 0.2, 0.3))
     log_parent(f"{base}-seed2", 0.96, 0.01, split="speaker", prob_a=(0.7, 0.4, 0.6, 0.6),
@@ -140,6 +141,28 @@ def test_three_seeds_and_a_snapshot_ensemble(tmp_path: Path, monkeypatch: pytest
     snapshot_oof = results.out_of_fold(results.load_records(records)[f"{base}-seed2"], records, "snapshot")
     assert snapshot_oof.sort_values("file")["prob_a"].tolist() == [0.9, 0.6, 0.2, 0.3]
     assert not (records / f"{base}.snapshot.oof.csv.gz").exists()
+
+
+def test_declared_ensembles_of_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Declared ensembles average their rows clip by clip at the best epochs and, where every member
+    scored one, from the snapshot ensembles; one with a member unrecorded is left out."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    use_experiment(EXPERIMENT)
+    base = "fsdd-resnet-speakers-fmin100-60ep"
+    # Best epochs: base and smooth averaged get clips 2 and 4 wrong (0.35, 0.6); snapshots: clip 3 (0.55).
+    log_parent(base, 0.95, 0.01, split="speaker", prob_a=(0.6, 0.4, 0.1, 0.55), snapshot=(0.9, 0.6, 0.8, 0.3))
+    log_parent(f"{base}-smooth", 0.948, 0.01, split="speaker", prob_a=(0.7, 0.3, 0.4, 0.65),
+               snapshot=(0.8, 0.7, 0.3, 0.2))
+    log_parent(f"{base}-seed1", 0.958, 0.01, split="speaker", prob_a=(0.3, 0.8, 0.2, 0.3))
+    monkeypatch.setattr(results, "ENSEMBLES", [
+        ablation.Ensemble("pair", "seed 0 and smoothing", (base, f"{base}-smooth")),
+        ablation.Ensemble("no-snapshot", "seeds 0 and 1", (base, f"{base}-seed1")),
+        ablation.Ensemble("unrun", "a row without a run", (base, f"{base}-seed2"))])
+    text = results.main(["--out", str(tmp_path / "results.md"), "--records", str(tmp_path / "records")]).read_text()
+    section = text.split("## Ensembles of rows")[1].split("## Snapshot ensembles")[0]
+    assert [line for line in section.splitlines() if line.startswith("| `")] == [
+        f"| `pair` | seed 0 and smoothing | `{base}` + `{base}-smooth` | 95.0 / 94.8 | 50.00 | 2 / 4 | 75.00 |",
+        f"| `no-snapshot` | seeds 0 and 1 | `{base}` + `{base}-seed1` | 95.0 / 95.8 | 75.00 | 3 / 4 | – |"]
 
 
 def test_carried_over_record_renders_without_folds(tmp_path: Path) -> None:
