@@ -10,8 +10,8 @@ Two steps, both run by ``python -m pipelines.results``:
    row has no run in this store (a fresh checkout, another machine) is kept as it is: committed,
    the records are the durable copy of what a store held.
 2. Render the page from the records: the table, each target's verdict, per-speaker folds, seed
-   spread and out-of-fold ensembles, declared ensembles of rows, snapshot ensembles, and the
-   command that reproduces each row.
+   spread and out-of-fold ensembles, declared ensembles of rows, snapshot ensembles, clips every row
+   gets wrong, accuracy on clips that start mid-sound, and the command that reproduces each row.
 
     python -m pipelines.results            # updates docs/ablation/, writes docs/results.md
 """
@@ -36,6 +36,7 @@ from mlflow.tracking import MlflowClient
 
 from model_repository.registry import set_tracking_uri
 from pipelines.ablation import ENSEMBLES, EXPERIMENT, RECIPE_BUDGET_SECONDS, ROWS, Row
+from pipelines.clip_starts import CUT_DB, FRAME_SECONDS
 from training.loop import snapshot_epochs
 
 log = logging.getLogger(__name__)
@@ -429,6 +430,42 @@ def hard_clips(recorded: dict[str, Record | None], records: Path) -> list[str]:
             "confusions they share instead (what most rows said: ties go to the first label by name)."] + lines
 
 
+def clip_starts(recorded: dict[str, Record | None], records: Path) -> list[str]:
+    """Rows scored apart on the clips that begin within ``CUT_DB`` of their loudest frame (their onset
+    cut off by the recording), where ``<dataset>.clip-starts.csv`` (``pipelines.clip_starts``) is there."""
+    starts: dict[str, pd.DataFrame | None] = {}
+    rows, counts = [], {}
+    for row in ROWS:
+        rec = recorded[row.name]
+        if rec is None or (oof := out_of_fold(rec, records)) is None:
+            continue
+        dataset = rec.params["data.dataset"]
+        if dataset not in starts:
+            path = records / f"{dataset}.clip-starts.csv"
+            starts[dataset] = pd.read_csv(path) if path.is_file() else None
+        if starts[dataset] is None:
+            continue
+        merged = oof.merge(starts[dataset], on="file", how="left")
+        if merged["start_db"].isna().any():
+            raise ValueError(f"{records / f'{dataset}.clip-starts.csv'} lacks clips of {row.name}: write it again "
+                             "with python -m pipelines.clip_starts from the dataset's clips")
+        cut = merged["start_db"].to_numpy() >= CUT_DB
+        right = (top_label(merged) == merged["target"]).to_numpy()
+        counts[dataset] = (int((starts[dataset]["start_db"] >= CUT_DB).sum()), len(starts[dataset]))
+        rows.append([f"`{row.name}`", f"{dataset} ({rec.params['data.split']})", f"{cut.sum()} / {len(cut)}",
+                     f"{100 * right.mean():.1f}", f"{100 * right[cut].mean():.1f}" if cut.any() else "–",
+                     f"{100 * right[~cut].mean():.1f}", f"{(~right[cut]).sum()} / {(~right).sum()}"])
+    if not rows:
+        return []
+    found = "; ".join(f"{dataset}: {n} of {total} clips" for dataset, (n, total) in counts.items())
+    return ["", "## Clips that start at their loudest", "", f"Clips whose first {FRAME_SECONDS * 1000:.0f} ms "
+            f"frame is within {-CUT_DB:g} dB of their loudest begin mid-sound, the onset cut off by the recording "
+            f"({found}; `python -m pipelines.clip_starts`). Each row's out-of-fold predictions at its best epochs, "
+            "scored on those clips and on the rest, clips pooled over the folds.", "",
+            *table(rows, ["row", "dataset (split)", "clips that start at their loudest", "accuracy %",
+                          "on those %", "on the rest %", "errors on those / all errors"])]
+
+
 def gpu(rec: Record) -> str | None:
     """The GPU the run trained on (None: it trained on the CPU)."""
     name = rec.tags.get("torch.cuda_device", "none")
@@ -491,6 +528,7 @@ def render(recorded: dict[str, Record | None], records: Path) -> str:
     lines += row_ensembles(recorded, records)
     lines += snapshot_ensembles(recorded)
     lines += hard_clips(recorded, records)
+    lines += clip_starts(recorded, records)
     lines += ["", "## Commands", "", "Each row, from the repository root with `.venv` active "
               "(`python -m pipelines.ablation <row>` runs the same):", ""]
     for row in ROWS:

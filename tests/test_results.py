@@ -165,6 +165,26 @@ def test_declared_ensembles_of_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         f"| `no-snapshot` | seeds 0 and 1 | `{base}` + `{base}-seed1` | 95.0 / 95.8 | 75.00 | 3 / 4 | – |"]
 
 
+def test_clips_that_start_at_their_loudest_are_scored_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    use_experiment(EXPERIMENT)
+    records = tmp_path / "records"
+    records.mkdir()
+    # Clips 1, 3 and 5 start at their loudest; the row gets clips 2 (a) and 3 (b) wrong.
+    pd.DataFrame({"file": ["1.wav", "2.wav", "3.wav", "4.wav", "5.wav"], "start_db": [-0.5, -20.0, -2.9, -31.0, 0.0]}
+                 ).to_csv(records / "fsdd.clip-starts.csv", index=False)
+    log_parent("fsdd-resnet-speakers-fmin100", 0.95, 0.01, split="speaker", prob_a=(0.6, 0.4, 0.7, 0.2))
+    log_parent("esc10-resnet", 0.9, 0.01, prob_a=(0.6, 0.4, 0.7, 0.2))  # no esc10.clip-starts.csv: not scored
+    text = results.main(["--out", str(tmp_path / "results.md"), "--records", str(records)]).read_text()
+    section = text.split("## Clips that start at their loudest")[1].split("## Commands")[0]
+    assert "(fsdd: 3 of 5 clips; `python -m pipelines.clip_starts`)" in section  # 5.wav: in no row
+    assert [line for line in section.splitlines() if line.startswith("| `")] == [
+        "| `fsdd-resnet-speakers-fmin100` | fsdd (speaker) | 2 / 4 | 50.0 | 50.0 | 50.0 | 1 / 2 |"]
+    pd.DataFrame({"file": ["1.wav"], "start_db": [0.0]}).to_csv(records / "fsdd.clip-starts.csv", index=False)
+    with pytest.raises(ValueError, match="lacks clips of fsdd-resnet-speakers-fmin100: write it again"):
+        results.main(["--out", str(tmp_path / "results.md"), "--records", str(records)])
+
+
 def test_carried_over_record_renders_without_folds(tmp_path: Path) -> None:
     """A record from a source other than the store: its summary numbers, `–` where it has no folds or
     out-of-fold predictions, and where it came from."""
