@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from training.augment import (
-    filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment,
-    time_stretch,
+    filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, onset_cut, peak_window,
+    spec_augment, time_stretch,
 )
 from training.models import PCEN, BasicBlock, Classifier, ModelConfig, build_model, lifter_matrix, pool
 
@@ -335,3 +335,21 @@ def test_time_stretch_moves_an_onset_by_the_drawn_factor_and_pads_with_silence()
     assert torch.all(out[faster, :, -1] == -100.0) and float(out.max()) <= -20 + 1e-4
     state = torch.get_rng_state()
     assert time_stretch(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws
+
+
+def test_onset_cut_starts_examples_later_at_most_at_their_peak() -> None:
+    torch.manual_seed(0)
+    x = torch.full((256, 8, 100), -100.0)
+    x[:, :, 10:60] = -20.0  # a word from frame 10 to 59, loudest at frame 30
+    x[:, :, 30] = 0.0
+    out = onset_cut(x, p=0.5)
+    assert out.shape == x.shape
+    cuts = 30 - out[:, 0, :].argmax(dim=1)  # (batch,) frames each example lost
+    for i, k in enumerate(cuts.tolist()):  # the rest moved to the start, silence after it
+        torch.testing.assert_close(out[i, :, : 100 - k], x[i, :, k:])
+        assert torch.all(out[i, :, 100 - k :] == -100.0)
+    assert int(cuts.min()) == 0 and int(cuts.max()) <= 30  # at most it starts at its loudest frame
+    assert 0.4 < float((cuts == 0).float().mean()) < 0.7  # about half kept (and a few drew 0)
+    assert int(cuts.max()) > 25 and int(((cuts > 0) & (cuts < 10)).sum()) > 0  # up to the peak
+    state = torch.get_rng_state()
+    assert onset_cut(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws

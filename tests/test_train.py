@@ -96,7 +96,7 @@ def test_every_model_cross_validates_and_reports(workdir: Path, name: str) -> No
 
 
 SPEAKER_AUGMENTATIONS = {"freq_warp": 0.1, "time_stretch": 0.2, "gain_db": 10.0, "noise_db": 10.0, "mixstyle": 0.5,
-                         "filter_db": 6.0}
+                         "filter_db": 6.0, "onset_cut": 0.5}
 
 
 @pytest.mark.parametrize("augmentations", [{}, SPEAKER_AUGMENTATIONS, {"crop": 0.5}, {"mixup_kind": "sounds"},
@@ -326,11 +326,13 @@ def test_numbers_yaml_reads_as_strings_are_numbers() -> None:
         from_dict(TrainConfig, {"epochs": "2.5"})
 
 
-def test_crop_mixstyle_and_mixup_kind_are_checked() -> None:
+def test_crop_mixstyle_onset_cut_and_mixup_kind_are_checked() -> None:
     with pytest.raises(ValueError, match=r"crop is a fraction of the frames in \[0, 1\]"):
         TrainConfig(crop=1.5)
     with pytest.raises(ValueError, match=r"mixstyle is a probability in \[0, 1\]"):
         TrainConfig(mixstyle=-0.1)
+    with pytest.raises(ValueError, match=r"onset_cut is a probability in \[0, 1\]"):
+        TrainConfig(onset_cut=1.2)
     with pytest.raises(ValueError, match=r"mixup_kind must be one of \['mixup', 'sounds'\], got 'bc'"):
         TrainConfig(mixup_kind="bc")
 

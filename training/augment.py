@@ -2,7 +2,7 @@
 time/frequency masks, random windows around each clip's loudest frame, and the recording conditions
 of other speakers and microphones: frequency warping (vocal tract length), time stretching (speaking
 rate), level shifts, a stationary noise floor, another clip's spectral colouring (frequency-wise
-MixStyle) and a random smooth filter (FilterAugment).
+MixStyle), a random smooth filter (FilterAugment) and a recording begun mid-word (onset cut).
 
 All draw from torch's global generator: seed it (``torch.manual_seed``) for repeatable runs;
 each is the identity, and draws nothing, when its strength is 0.
@@ -122,6 +122,26 @@ def time_stretch(x: torch.Tensor, max_stretch: float) -> torch.Tensor:
     src = torch.arange(frames, device=x.device) * factor  # (batch, frames)
     inside = (src <= frames - 1)[:, None, :]
     return torch.where(inside, interpolate(x, src, dim=2), x.amin(dim=(1, 2), keepdim=True))
+
+
+def onset_cut(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Start some examples later in their sound, as a recording begun mid-word does.
+
+    x: (batch, n_mels, frames) log-mel in dB. With probability ``p`` an example loses its first ``k``
+    frames, ``k`` drawn uniformly from 0 to the frame of its loudest band-frame (so at most it starts
+    there), and the rest moves to the start; the frames freed at the end are the example's quietest
+    value (its silence). Returns (batch, n_mels, frames); identity, drawing nothing, when ``p`` is 0.
+    """
+    if p <= 0:
+        return x
+    batch, n_mels, frames = x.shape
+    peak = x.amax(dim=1).argmax(dim=1)  # (batch,) frame of the loudest band-frame
+    cut = (torch.rand(batch, device=x.device) * (peak + 1)).long().clamp(max=peak)  # (batch,) 0..peak
+    cut = torch.where(torch.rand(batch, device=x.device) < p, cut, torch.zeros_like(cut))
+    src = cut[:, None] + torch.arange(frames, device=x.device)  # (batch, frames)
+    index = src.clamp(max=frames - 1).unsqueeze(1).expand(batch, n_mels, frames)
+    inside = (src < frames).unsqueeze(1)
+    return torch.where(inside, torch.gather(x, 2, index), x.amin(dim=(1, 2), keepdim=True))
 
 
 def peak_window(x: torch.Tensor, fraction: float) -> torch.Tensor:

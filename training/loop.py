@@ -19,8 +19,8 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.augment import (
-    filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, peak_window, spec_augment,
-    time_stretch,
+    filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, onset_cut, peak_window,
+    spec_augment, time_stretch,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class TrainConfig:
     noise_db: float = 0.0
     mixstyle: float = 0.0  # probability that an example takes on a partner's band statistics (0 = off)
     filter_db: float = 0.0  # largest gain (dB) of a random smooth filter across the mel bands (0 = off)
+    # Probability that an example starts later, at most at its loudest frame: a recording begun
+    # mid-word (0 = off).
+    onset_cut: float = 0.0
     # Exponential moving average of the weights (and BatchNorm statistics), updated after every
     # optimiser step with this decay (warmed up: ``ema_decay_at``); validation, checkpoints and the
     # exported model use the average (0 = off: the trained weights themselves).
@@ -102,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"mixup_kind must be one of {sorted(MIXUP)}, got {self.mixup_kind!r}")
         if not 0 <= self.mixstyle <= 1:
             raise ValueError(f"mixstyle is a probability in [0, 1] (0: off), got {self.mixstyle}")
+        if not 0 <= self.onset_cut <= 1:
+            raise ValueError(f"onset_cut is a probability in [0, 1] (0: off), got {self.onset_cut}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.adversary < 0:
@@ -292,7 +297,8 @@ def fit(
             idx = perm[i : i + cfg.batch_size]
             if len(idx) < 2:  # BatchNorm needs two examples in training mode
                 continue
-            xb = time_stretch(freq_warp(x_train[idx], cfg.freq_warp), cfg.time_stretch)
+            xb = onset_cut(x_train[idx], cfg.onset_cut)
+            xb = time_stretch(freq_warp(xb, cfg.freq_warp), cfg.time_stretch)
             xb = peak_window(xb, cfg.crop)
             xb = freq_mixstyle(level_and_noise(xb, cfg.gain_db, cfg.noise_db), cfg.mixstyle)
             xb = filter_augment(xb, cfg.filter_db)
