@@ -571,6 +571,9 @@ ROWS = [
     # cepstral coefficients instead of 20 88.4 / 81.4% (86.3 / 81.0%); learning rate 2e-3 88.8 / 85.6% (86.5 / 83.5%).
     # None helps both speakers: no row. Instead a third seed of the cepstra row (seeds 0 and 1 in float32 averaged
     # 96.7%): without the cepstra a third seed added nothing to the pair (96.1%); does it here?
+    # 94.9% (last epoch 91.6%) against 96.0 / 96.0% (93.6 / 93.8%) from seeds 0 and 1: the lowest of the three, lucas
+    # 92.6% against 95.4-95.6%. The three averaged (fsdd-speakers-cepstra-3-seeds in docs/results.md): 96.67%, 2900 of
+    # 3000 clips, against 96.7% for the pair: a third seed adds nothing here either. 46 min.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-bf16-seed2", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra from seed 2, trained in bfloat16",
         (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20",
@@ -703,7 +706,10 @@ ENSEMBLES = [
     # Picked after the runs, as the best of the pairs and triples of the cepstra rows then recorded.
     Ensemble("fsdd-speakers-cepstra-hop5ms", "the two float32 cepstra seeds and the 5 ms hop row",
              (CEPSTRA, f"{CEPSTRA}-seed1", f"{CEPSTRA}-hop5ms")),
-    Ensemble("fsdd-speakers-cepstra-all", "every row with the cepstra",
+    # Declared before fsdd-resnet-speakers-fmin100-60ep-cepstra-onset had run.
+    Ensemble("fsdd-speakers-cepstra-onset", "the two float32 cepstra seeds and the onset-cut row",
+             (CEPSTRA, f"{CEPSTRA}-seed1", f"{CEPSTRA}-onset")),
+    Ensemble("fsdd-speakers-cepstra-all", "every row with the cepstra and without the onset cut",
              (CEPSTRA, f"{CEPSTRA}-seed1", f"{CEPSTRA}-bf16-seed2", f"{CEPSTRA}-hop5ms",
               "fsdd-resnet-speakers-fmin100-80ep-cepstra-bf16", f"{CEPSTRA}-deep")),
 ]
