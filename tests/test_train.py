@@ -20,6 +20,7 @@ from pipelines import paths, train
 from pipelines.params import from_dict
 from training.checkpoint import load_checkpoint
 from training.features import LogMelConfig
+from training import loop
 from training.loop import GradientReversal, TrainConfig, adversary_weight, fit, predict_proba, smooth, snapshot_epochs
 from training.models import ModelConfig, build_model
 
@@ -162,6 +163,22 @@ def test_bfloat16_trains_in_bfloat16_on_cpu_and_returns_float32_weights() -> Non
     assert not TrainConfig(precision="float32").bfloat16(torch.device("cuda"))
     with pytest.raises(ValueError, match="precision must be auto, float32 or bfloat16, got 'half'"):
         TrainConfig(precision="half")
+
+
+@pytest.mark.parametrize("instructions", [False, True, None], ids=["emulated", "native", "not-x86"])
+def test_bfloat16_on_a_cpu_without_its_instructions_warns_once_with_the_fix(
+        instructions: bool | None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Emulated bfloat16 trains several times slower than float32: each process says so once, and what to set."""
+    monkeypatch.setattr(loop, "cpu_bfloat16_instructions", lambda: instructions)
+    loop.warn_emulated_bfloat16.cache_clear()
+    x, y = torch.randn(8, N_MELS, FRAMES), torch.arange(8) % 3
+    cfg = ModelConfig(stem_channels=4, widths=(4, 8))
+    for precision in ("bfloat16", "bfloat16", "float32"):
+        fit(build_model(cfg, N_MELS, 3), x, y, 3, TrainConfig(epochs=1, batch_size=4, precision=precision, device="cpu"))
+    warnings = [r.getMessage() for r in caplog.records if "without bfloat16 instructions" in r.getMessage()]
+    assert len(warnings) == (instructions is False)
+    assert all("set train.precision=float32" in w for w in warnings)
+    loop.warn_emulated_bfloat16.cache_clear()
 
 
 def test_fit_returns_the_best_validation_epoch() -> None:
