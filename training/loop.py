@@ -219,7 +219,7 @@ def warn_emulated_bfloat16() -> None:
     """Once a process: say that ``train.precision=bfloat16`` is emulated on this CPU, and the fix."""
     log.warning("train.precision=bfloat16 on a CPU without bfloat16 instructions (no AVX512-BF16 or AMX): "
                 "oneDNN emulates it, about ten times slower than float32 (an FSDD epoch on 2 cores of an AMD EPYC: "
-                "3.4 min against 19 s); set train.precision=float32 (or auto) on this machine")
+                "over 3 min against 20 s); set train.precision=float32 (or auto) on this machine")
 
 
 def autocast(device: torch.device, bfloat16: bool | None = None):
