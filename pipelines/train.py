@@ -8,7 +8,9 @@ predictions, plots). Tracks one MLflow parent run with a nested run per fold.
 
 Networks are also scored as a snapshot ensemble (``training.loop.snapshot_epochs``: the weights
 at the end of each restart cycle, their probabilities averaged): ``snapshot_accuracy`` per fold,
-its mean and std, and ``metrics/cv/oof_snapshot_predictions.csv``.
+its mean and std, and ``metrics/cv/oof_snapshot_predictions.csv``. With ``train.tta_warps``, each
+epoch is also scored with test-time augmentation: ``tta_accuracy`` per fold (its best epoch), its
+mean and std.
 
 Networks (``resnet``, ``cnn``, ``crnn``) and the random-forest baseline (``rf``) share the
 cross-validation; only networks produce an exportable model (``rf`` writes a checkpoint that
@@ -44,6 +46,9 @@ from training.reports import classification_metrics, oof_predictions, write_cv_r
 
 log = logging.getLogger(__name__)
 
+# Fold metrics that are not the best epoch's: the snapshot ensemble's, and test-time augmentation's
+# at its own best epoch; logged under their own names, the rest with a ``best_`` prefix.
+NO_EPOCH = ("snapshot_accuracy", "tta_accuracy")
 CURVE_COLUMNS = ["fold", "epoch", "train_loss", "lr", "val_loss", "val_accuracy"]
 
 
@@ -174,12 +179,13 @@ def run_fold(fold: int, data: Data, model_cfg: ModelConfig, train_cfg: TrainConf
             snapshot = result.snapshot_probs
             if snapshot is not None:
                 extra["snapshot_accuracy"] = history[-1]["val_snapshot_accuracy"]
+            if train_cfg.tta_warps:  # at its own best epoch, as optimistic as the plain reading's
+                extra["tta_accuracy"] = max(row["val_tta_accuracy"] for row in history)
             start = time.perf_counter()
             probs = predict_proba(model, data.x[val_idx])
         extra["inference_samples_per_second"] = len(val_idx) / (time.perf_counter() - start)
         metrics = classification_metrics(data.y[val_idx].numpy(), probs, len(data.labels)) | extra
-        # The snapshot ensemble is no epoch's: logged under its own name, not as the best epoch's.
-        mlflow.log_metrics({(k if k == "snapshot_accuracy" else f"best_{k}"): v for k, v in metrics.items()})
+        mlflow.log_metrics({(k if k in NO_EPOCH else f"best_{k}"): v for k, v in metrics.items()})
     log.info("fold %d: %s", fold, {k: round(v, 4) for k, v in metrics.items()})
     return FoldResult(probs, history, metrics, snapshot)
 
@@ -227,6 +233,9 @@ def main(params: dict) -> dict:
                              data.folds[validated], data.filenames[validated], data.labels,
                              pd.DataFrame(curves) if curves else None)
         summary = {k: v for k, v in cv.items() if k.endswith(("_mean", "_std"))}
+        if train_cfg.tta_warps and model_cfg.is_network:
+            tta = [m["tta_accuracy"] for m in fold_metrics.values()]
+            summary |= {"tta_accuracy_mean": float(np.mean(tta)), "tta_accuracy_std": float(np.std(tta))}
         if oof_snapshot is not None:
             snapshot = [m["snapshot_accuracy"] for m in fold_metrics.values()]
             summary |= {"snapshot_accuracy_mean": float(np.mean(snapshot)),

@@ -8,7 +8,7 @@ import torch
 
 from training.augment import (
     filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, onset_cut, peak_window,
-    spec_augment, time_stretch,
+    spec_augment, time_stretch, warp_bands,
 )
 from training.models import PCEN, BasicBlock, Classifier, ModelConfig, build_model, lifter_matrix, pool
 
@@ -253,6 +253,18 @@ def test_freq_warp_moves_a_formant_by_the_drawn_factor() -> None:
     assert float(peak_db.max()) <= 1e-4 and float(peak_db.min()) > -3  # interpolated, not amplified
     state = torch.get_rng_state()
     assert freq_warp(x, 0.0) is x and torch.equal(torch.get_rng_state(), state)  # off: no draws
+
+
+def test_warp_bands_moves_a_formant_by_a_given_factor_without_draws() -> None:
+    bands = torch.arange(40, dtype=torch.float32)
+    x = (-80 + 80 * torch.exp(-(((bands - 20) / 4) ** 2))).view(1, 40, 1).expand(3, 40, 5)  # a formant at 20
+    state = torch.get_rng_state()
+    for factor, expected in ((0.9, 18), (1.1, 22)):
+        assert warp_bands(x, factor).mean(dim=2).argmax(dim=1).tolist() == [expected] * 3
+    per_example = warp_bands(x, torch.tensor([[0.9], [1.0], [1.1]]))
+    torch.testing.assert_close(per_example[0], warp_bands(x, 0.9)[0])
+    torch.testing.assert_close(per_example[1], x[1])
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_peak_window_crops_a_random_window_that_holds_the_loudest_frame() -> None:

@@ -21,6 +21,7 @@ from pipelines.params import from_dict
 from training import loop
 from training.checkpoint import load_checkpoint
 from training.features import LogMelConfig
+from training.augment import warp_bands
 from training.loop import GradientReversal, TrainConfig, adversary_weight, fit, predict_proba, smooth, snapshot_epochs
 from training.models import ModelConfig, build_model
 
@@ -110,6 +111,19 @@ def test_same_metrics_twice_on_cpu(workdir: Path, augmentations: dict) -> None:
         return without_timings(train.main(p))
 
     assert run() == run()
+
+
+def test_test_time_augmentation_is_reported_per_fold_and_changes_no_other_metric(workdir: Path) -> None:
+    def run(warps: list[float]) -> dict:
+        p = params()
+        p["train"] |= {"folds": [1, 2], "fit_final": False, "tta_warps": warps}
+        return train.main(p)
+
+    plain, tta = run([]), run([0.9, 1.1])
+    by_fold = [tta["folds"][f].pop("tta_accuracy") for f in ("1", "2")]
+    assert tta.pop("tta_accuracy_mean") == pytest.approx(np.mean(by_fold))
+    assert tta.pop("tta_accuracy_std") == pytest.approx(np.std(by_fold))
+    assert without_timings(tta) == without_timings(plain) and all(0 <= a <= 1 for a in by_fold)
 
 
 def test_a_fold_trained_alone_trains_as_in_the_whole_cross_validation(workdir: Path) -> None:
@@ -208,6 +222,32 @@ def test_fit_scores_the_snapshot_ensemble_of_each_cycles_last_epoch() -> None:
     assert not np.allclose(result.snapshot_probs, probs[5])  # not just the last epoch
     without_val = fit(model, x, y, 3, TrainConfig(epochs=2, batch_size=8, device="cpu"))
     assert without_val.snapshot_probs is None
+
+
+def test_fit_scores_test_time_augmentation_beside_the_plain_reading() -> None:
+    """Each epoch's val_tta_* average the plain clips' probabilities with those of their mel-warped
+    copies; they draw no random numbers, so training and the plain reading are unchanged."""
+    torch.manual_seed(0)
+    x, y = torch.randn(24, N_MELS, FRAMES), torch.arange(24) % 3
+
+    def run(warps: tuple[float, ...]) -> tuple[list[dict], dict]:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(N_MELS * FRAMES, 3))
+        probs = {}  # epoch -> the TTA probabilities of that epoch's weights, computed here
+        cfg = TrainConfig(epochs=3, restart_epochs=2, batch_size=8, device="cpu", tta_warps=warps)
+        result = fit(model, x, y, 3, cfg, val=(x, y), on_epoch=lambda row: probs.setdefault(
+            row["epoch"], np.mean([predict_proba(model, x)] + [predict_proba(model, warp_bands(x, f)) for f in warps],
+                                  axis=0)))
+        return result.history, probs
+
+    plain, _ = run(())
+    history, probs = run((0.9, 1.1))
+    assert [{k: v for k, v in row.items() if "tta" not in k} for row in history] == plain
+    for row in history:
+        assert row["val_tta_accuracy"] == pytest.approx(np.mean(probs[row["epoch"]].argmax(1) == y.numpy()))
+    assert any(row["val_tta_loss"] != row["val_loss"] for row in history)
+    with pytest.raises(ValueError, match=r"tta_warps are mel-axis stretch factors in \(0.5, 1.5\), not 1"):
+        TrainConfig(tta_warps=(1.0,))
 
 
 def test_fit_returns_the_moving_average_of_the_weights() -> None:

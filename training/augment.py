@@ -103,9 +103,16 @@ def freq_warp(x: torch.Tensor, max_warp: float) -> torch.Tensor:
     """
     if max_warp <= 0:
         return x
-    batch, n_mels, _ = x.shape
-    factor = 1 + (torch.rand(batch, 1, device=x.device) * 2 - 1) * max_warp  # (batch, 1)
-    return interpolate(x, torch.arange(n_mels, device=x.device) / factor, dim=1)
+    factor = 1 + (torch.rand(x.shape[0], 1, device=x.device) * 2 - 1) * max_warp  # (batch, 1)
+    return warp_bands(x, factor)
+
+
+def warp_bands(x: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
+    """x (batch, n_mels, frames) with its mel axis stretched by ``factor`` (a float, or (batch, 1) per
+    example): band ``i`` of the result is band ``i / factor`` of the input, linearly interpolated,
+    the top band repeating past the edge. Returns (batch, n_mels, frames)."""
+    bands = torch.arange(x.shape[1], device=x.device) / torch.as_tensor(factor, device=x.device)
+    return interpolate(x, bands.expand(x.shape[0], -1), dim=1)
 
 
 def time_stretch(x: torch.Tensor, max_stretch: float) -> torch.Tensor:

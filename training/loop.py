@@ -22,7 +22,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.augment import (
     filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, onset_cut, peak_window,
-    spec_augment, time_stretch,
+    spec_augment, time_stretch, warp_bands,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ class TrainConfig:
     # (DANN, Ganin & Lempitsky, 2015), so that the features stop telling the training domains apart;
     # a clip's domain is its fold, which in the speaker split is its speaker (0 = off).
     adversary: float = 0.0
+    # Test-time augmentation, a second validation reading: each clip is also scored with its mel axis
+    # stretched by these factors (as ``freq_warp`` trains), its probabilities averaged with the plain
+    # clip's: ``val_tta_accuracy`` / ``val_tta_loss`` per epoch. The plain reading still picks the best
+    # epoch and is what the run reports and exports (empty: off).
+    tta_warps: tuple[float, ...] = ()
     folds: tuple[int, ...] = (1, 2, 3, 4, 5)  # validation folds of the cross-validation
     # The exported model is fit on every fold but this one (0: on all folds), so that the
     # main job can show it clips it never saw.
@@ -115,6 +120,9 @@ class TrainConfig:
             raise ValueError(f"adversary is a loss weight >= 0 (0: off), got {self.adversary}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1) (0: off), got {self.label_smoothing}")
+        if not all(0.5 < f < 1.5 and f != 1 for f in self.tta_warps):
+            raise ValueError(f"tta_warps are mel-axis stretch factors in (0.5, 1.5), not 1 (the plain clip is "
+                             f"always scored), e.g. [0.95, 1.05]; got {list(self.tta_warps)}")
         if not self.folds:
             raise ValueError("folds must name at least one validation fold")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -240,6 +248,12 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> np
     return torch.cat(out).cpu().numpy()
 
 
+def tta_proba(model: nn.Module, x: torch.Tensor, probs: np.ndarray, warps: tuple[float, ...]) -> np.ndarray:
+    """(n, n_classes) probabilities of the plain (n, n_mels, frames) features ``x``, averaged with those
+    of ``x`` with its mel axis stretched by each of ``warps``: (n, n_classes). Draws no random numbers."""
+    return np.mean([probs, *(predict_proba(model, warp_bands(x, f)) for f in warps)], axis=0)
+
+
 def scores(probs: np.ndarray, y: torch.Tensor) -> dict:
     """(n, n_classes) probabilities and (n,) targets -> negative log-likelihood and accuracy."""
     p = torch.from_numpy(probs)
@@ -353,6 +367,9 @@ def fit(
             probs = predict_proba(scored, val[0])
             metrics = scores(probs, val[1])
             row |= {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"]}
+            if cfg.tta_warps:
+                tta = scores(tta_proba(scored, val[0], probs, cfg.tta_warps), val[1])
+                row |= {"val_tta_loss": tta["loss"], "val_tta_accuracy": tta["accuracy"]}
             if epoch in snapshots:
                 snapshot_sum = probs if snapshot_sum is None else snapshot_sum + probs
                 result.snapshot_probs = snapshot_sum / sum(e <= epoch for e in snapshots)
