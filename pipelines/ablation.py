@@ -73,6 +73,8 @@ SPEAKER_LEVEL = ["model.top_db=80.0", "train.freq_warp=0.1", "train.time_stretch
 # The best unseen-speaker rows: the above with mel bands from 100 Hz, and that for twice the epochs.
 SPEAKER_FMIN100 = [*SPEAKER_LEVEL, "features.f_min=100.0"]
 SPEAKER_FMIN100_40EP = [*SPEAKER_FMIN100, "train.epochs=40", "train.restart_epochs=20"]
+SPEAKER_FMIN100_60EP = [*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20"]
+SPEAKER_CEPSTRA = [*SPEAKER_FMIN100_60EP, "model.cepstra=20"]  # the 60-epoch rows' frames smoothed to cepstra
 
 
 def merge_settings(settings: list[str]) -> list[str]:
@@ -426,7 +428,7 @@ ROWS = [
     # first 40 and their third-cycle means are within 1.6 points of the second's. 69 min.
     Row("fsdd-resnet-speakers-fmin100-60ep-seed1", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-40ep-seed1 trained 60 epochs (three cycles of 20)",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "train.seed=1")),
+        (*SPEAKER_FMIN100_60EP, "train.seed=1")),
     # The 60-epoch recipe from seed 0: how much of its 0.9-point lead over the 40-epoch seed-1 row holds
     # from another seed (epochs 1-40 replay fsdd-resnet-speakers-fmin100-40ep, 94.0%), and both seeds'
     # out-of-fold probabilities averaged (the 40-epoch pair: 95.3% against 94.0 / 94.9%).
@@ -437,7 +439,7 @@ ROWS = [
     # best LOSO reading, still below 97%. 82 min (fold 1 shared the CPU with tests for 2 min).
     Row("fsdd-resnet-speakers-fmin100-60ep", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-40ep trained 60 epochs (three cycles of 20)",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20")),
+        tuple(SPEAKER_FMIN100_60EP)),
     # A third seed of the 60-epoch recipe: the seed pair averaged gained about a point over either
     # seed (96.1% against 95.0 / 95.8%); do three seeds gain more? And the first run that records
     # the snapshot ensemble (the weights at epochs 20, 40 and 60 averaged, no epoch chosen on the
@@ -448,14 +450,14 @@ ROWS = [
     # epoch on jackson (95.6 / 96.2%), the epoch-20 weights weighing as much as the later ones. 73 min.
     Row("fsdd-resnet-speakers-fmin100-60ep-seed2", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep from seed 2 instead of 0 (seed-to-seed spread)",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "train.seed=2")),
+        (*SPEAKER_FMIN100_60EP, "train.seed=2")),
     # Label smoothing gained 1.5 points on ESC-10's best row (esc10-cnn-pcen-long-smooth); on unseen
     # speakers a less confident fit may carry over better still. Against seed 0's 95.0% (last epoch 92.6%).
     # 94.8% (last epoch 92.9%): no gain, just below the three seeds' 95.0-95.8%. Per speaker 89.8 / 97.4 /
     # 96.2 / 91.6 / 99.8 / 94.2% against seed 0's 91.2 / 97.0 / 95.0 / 92.0 / 99.8 / 94.8%. 90 min.
     Row("fsdd-resnet-speakers-fmin100-60ep-smooth", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep with label smoothing 0.1",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "train.label_smoothing=0.1")),
+        (*SPEAKER_FMIN100_60EP, "train.label_smoothing=0.1")),
     # Ensembles stop at 96%: seeds 0-2 averaged 96.1%, with the smoothed row 96.2%, with fsdd-cnn-speakers
     # 96.0%, so more runs of this network do not reach 97%. Explorations, 10 epochs, against
     # fsdd-resnet-speakers-fmin100 on the same folds (`python -m pipelines.ablation fsdd-resnet-speakers-fmin100
@@ -488,7 +490,7 @@ ROWS = [
     # without it), still below 97%. 113 min (40 of them sharing the CPU with the tests and a run).
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep with each frame smoothed to 20 cepstral coefficients",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20")),
+        tuple(SPEAKER_CEPSTRA)),
     # On top of the cepstra, 10-epoch explorations (george / nicolas left out; `python -m pipelines.ablation
     # fsdd-resnet-speakers-fmin100 --fold F --epochs 10 -S model.cepstra=20 -S ...`), best epoch and, less
     # noisy, the mean of epochs 8-10, against 88.8 / 84.2% (87.5 / 82.3%) without: a random smooth filter
@@ -502,7 +504,7 @@ ROWS = [
     # The two seeds averaged 96.7%, all five 60-epoch rows 96.5%: below 97% still. 91 min.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-seed1", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra from seed 1 instead of 0 (seed-to-seed spread)",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20", "train.seed=1")),
+        (*SPEAKER_CEPSTRA, "train.seed=1")),
     # Speaker-adversarial training on top of the cepstra (`train.adversary`: a classifier of each clip's speaker
     # reads the pooled features through gradient reversal, DANN). 10 epochs, george / nicolas left out (`python -m
     # pipelines.ablation fsdd-resnet-speakers-fmin100 --fold F --epochs 10 -S model.cepstra=20 -S train.adversary=W`),
@@ -531,8 +533,7 @@ ROWS = [
     # fold's first 13 min beside the tests), about 170 min in float32.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-deep", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra with two residual blocks per stage, trained in bfloat16",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20", "model.blocks_per_stage=2",
-         "train.precision=bfloat16")),
+        (*SPEAKER_CEPSTRA, "model.blocks_per_stage=2", "train.precision=bfloat16")),
     # The deep row's loss may be its precision's, not its depth's: the one-block cepstra row from the same seed in
     # bfloat16, and a fourth cycle of 20 epochs (the third gained 0.7-0.9 points at the last epoch from both seeds
     # without the cepstra). The CPU run is deterministic in bfloat16 too and the schedule restarts every 20 epochs,
@@ -563,8 +564,7 @@ ROWS = [
     # the 80-epoch bfloat16 row too 96.97%), one clip short of 97%, and from each fold's best epoch, chosen on it.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-hop5ms", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra with a 5 ms hop instead of 10 ms, trained in bfloat16",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20",
-         "train.precision=bfloat16", "features.hop_length=40")),
+        (*SPEAKER_CEPSTRA, "train.precision=bfloat16", "features.hop_length=40")),
     # On top of the cepstra, 10 epochs in bfloat16, george / nicolas left out, best epoch (mean of epochs 8-10) against
     # 88.4 / 84.8% (87.0 / 84.1%): three frequency masks of up to 30% instead of two of 20% 81.0 / 73.4% (80.4 / 68.3%);
     # half width 88.4 / 82.8% (87.3 / 81.5%); time stretch up to 30% instead of 20% 89.4 / 84.2% (89.1 / 82.6%); 28
@@ -576,8 +576,7 @@ ROWS = [
     # 3000 clips, against 96.7% for the pair: a third seed adds nothing here either. 46 min.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-bf16-seed2", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra from seed 2, trained in bfloat16",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20",
-         "train.precision=bfloat16", "train.seed=2")),
+        (*SPEAKER_CEPSTRA, "train.precision=bfloat16", "train.seed=2")),
     # 98 of the 3000 clips begin within 3 dB of their loudest frame (pipelines.clip_starts): the recording cut off the
     # word's onset. 53 are george's, most from takes 30-39 of one, two, three, five, six, seven, eight and nine. The
     # best rows score 73-77% on them and 96-97% on the rest (docs/results.md), a fifth of their errors. Training on
@@ -597,7 +596,7 @@ ROWS = [
     # 118 min in float32 on an AVX2 EPYC.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-onset", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra with half the clips cut to start later (onset cut)",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20", "train.onset_cut=0.5")),
+        (*SPEAKER_CEPSTRA, "train.onset_cut=0.5")),
     # Is the onset cut's 0.3 points over the cepstra row more than a seed's luck? The same row from seed 1, in float32
     # like seed 0 (their mean is what the verdict reads), against the float32 cepstra row from seed 1: 96.0%, last
     # epoch 93.8%, mean of epochs 41-60 91.5%.
@@ -609,8 +608,7 @@ ROWS = [
     # chosen on it (snapshots 95.37%), and the verdict counts no ensemble. 119 min in float32 on an AVX2 EPYC.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-seed1", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra-onset from seed 1 instead of 0",
-        (*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20", "model.cepstra=20", "train.onset_cut=0.5",
-         "train.seed=1")),
+        (*SPEAKER_CEPSTRA, "train.onset_cut=0.5", "train.seed=1")),
     # Two explorations on top of the onset-cut row from seed 0, 60 epochs, against that row's folds (best / last
     # epoch / mean of epochs 41-60; seed 1 in brackets): nicolas 91.4 / 90.0 / 85.7% (91.0 / 89.4 / 84.6%), george
     # 96.4 / 93.8 / 92.7% (96.6 / 95.8 / 92.8%), lucas 96.4 / 95.0 / 92.7% (97.2 / 95.4 / 93.8%).
