@@ -70,7 +70,7 @@ HALF_WIDTH = ["model.stem_channels=16", "model.widths=[16,32,64,128]"]
 # Unseen speakers (fsdd-resnet-speakers-level): each clip relative to its own peak, formant warp,
 # speaking rate.
 SPEAKER_LEVEL = ["model.top_db=80.0", "train.freq_warp=0.1", "train.time_stretch=0.2"]
-# The best unseen-speaker rows: the above with mel bands from 100 Hz, and that for twice the epochs.
+# The best unseen-speaker rows: the above with mel bands from 100 Hz, and that for two and three times the epochs.
 SPEAKER_FMIN100 = [*SPEAKER_LEVEL, "features.f_min=100.0"]
 SPEAKER_FMIN100_40EP = [*SPEAKER_FMIN100, "train.epochs=40", "train.restart_epochs=20"]
 SPEAKER_FMIN100_60EP = [*SPEAKER_FMIN100, "train.epochs=60", "train.restart_epochs=20"]

@@ -19,9 +19,9 @@ from mlflow.tracking import MlflowClient
 from pipelines import paths, train
 from pipelines.params import from_dict
 from training import loop
+from training.augment import warp_bands
 from training.checkpoint import load_checkpoint
 from training.features import LogMelConfig
-from training.augment import warp_bands
 from training.loop import GradientReversal, TrainConfig, adversary_weight, fit, predict_proba, smooth, snapshot_epochs
 from training.models import ModelConfig, build_model
 
