@@ -16,7 +16,8 @@ TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
 
 
 @pytest.mark.parametrize(("name", "pooling"), [("resnet", "mean"), ("cnn", "mean"), ("crnn", "mean"),
-                                               ("resnet", "bands"), ("cnn", "bands"), ("cnn", "stats")])
+                                               ("resnet", "bands"), ("cnn", "bands"), ("cnn", "stats"),
+                                               ("resnet", "meanmax")])
 @pytest.mark.parametrize("frames", [1, 7, 216])
 def test_networks_take_any_length(name: str, pooling: str, frames: int) -> None:
     cfg = ModelConfig(name=name, stem_channels=4, widths=(4, 8), hidden=6, dropout=0.0, pooling=pooling)
@@ -34,6 +35,17 @@ def test_pooling_reduces_conv_features_as_configured() -> None:
     np.testing.assert_allclose(stats[:, 3:], rows_mean.std(axis=2), rtol=1e-4, atol=1e-3)
     steady = x[..., :1].expand(2, 3, 4, 5)
     assert pool(steady, "stats")[:, 3:].max() < 1e-2  # no variation over frames: std about 0
+    np.testing.assert_allclose(pool(x, "meanmax").numpy(), rows_mean.max(axis=2) + rows_mean.mean(axis=2),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_meanmax_pooling_reads_a_padded_word_at_full_strength() -> None:
+    """A word's features followed by frames of zero (silence after the last ReLU): "mean" falls with the
+    padding, the maximum in "meanmax" does not."""
+    word = torch.rand(2, 3, 4, 5) + 1.0  # (batch, channels, rows, frames)
+    padded = torch.cat([word, torch.zeros(2, 3, 4, 15)], dim=3)
+    torch.testing.assert_close(pool(padded, "mean"), pool(word, "mean") / 4)
+    torch.testing.assert_close(pool(padded, "meanmax") - pool(padded, "mean"), word.mean(dim=2).amax(dim=2))
 
 
 @pytest.mark.parametrize(("name", "n_mels", "rows"), [("resnet", 64, 16), ("resnet", 30, 8), ("cnn", 64, 8)])

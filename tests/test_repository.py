@@ -334,6 +334,7 @@ def test_fft_log_mel_matches_the_training_front_end(samples: int) -> None:
 
 @pytest.mark.parametrize(("mean_norm", "pooling", "pcen_frames", "cepstra"), [
     (False, "mean", 0.0, 0), (True, "mean", 0.0, 0), (False, "bands", 0.0, 0), (False, "stats", 0.0, 0),
+    (False, "meanmax", 0.0, 0),
     (False, "mean", 4.0, 0), (False, "mean", 0.0, 12),
 ])
 def test_exported_classifier_keeps_the_per_clip_level_normalisation(tmp_path: Path, mean_norm: bool, pooling: str,

@@ -28,7 +28,7 @@ from torch import nn
 
 NETWORKS = ("resnet", "cnn", "crnn")
 BASELINES = ("rf",)
-POOLINGS = ("mean", "bands", "stats")
+POOLINGS = ("mean", "bands", "stats", "meanmax")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ class ModelConfig:
     # "bands": mean over frames only, the mel rows left after the strides kept apart, so the head
     # sees where in frequency a pattern lies (channels * rows features); "stats": mean over mel
     # rows, then mean and standard deviation over frames, so the head sees how much each feature
-    # varies over the clip, beyond the conv layers' receptive field (2 * channels features).
+    # varies over the clip, beyond the conv layers' receptive field (2 * channels features);
+    # "meanmax": mean over mel rows, then maximum plus mean over frames (PANNs, Kong et al., 2020), so a
+    # short word padded with more silence still reaches the head at full strength (channels features).
     pooling: str = "mean"
     n_estimators: int = 500  # rf
 
@@ -274,12 +276,15 @@ def lifter_matrix(n_mels: int, cepstra: int) -> torch.Tensor:
 
 def pool(x: torch.Tensor, pooling: str) -> torch.Tensor:
     """(batch, channels, rows, frames) conv features -> the head's (batch, features), ``ModelConfig.pooling``:
-    "mean" (batch, channels), "bands" (batch, channels * rows), "stats" (batch, 2 * channels)."""
+    "mean" and "meanmax" (batch, channels), "bands" (batch, channels * rows), "stats" (batch, 2 * channels)."""
     if pooling == "bands":
         return x.mean(dim=3).flatten(1)
     if pooling == "stats":
         x = x.mean(dim=2)  # (batch, channels, frames)
         return torch.cat([x.mean(dim=2), (x.var(dim=2, unbiased=False) + 1e-6).sqrt()], dim=1)
+    if pooling == "meanmax":
+        x = x.mean(dim=2)  # (batch, channels, frames)
+        return x.amax(dim=2) + x.mean(dim=2)
     return x.mean(dim=(2, 3))
 
 
