@@ -629,6 +629,12 @@ ROWS = [
     # two thirds of silence, others' by less. Mean over mel rows, then maximum plus mean over frames
     # (`model.pooling=meanmax`, PANNs, Kong et al., 2020) reads each feature at its strongest frame, however much
     # silence follows. The onset-cut row with it, seed 0, against that row's seeds 0 / 1: 96.3 / 96.4%.
+    # 96.1% (last epoch 93.7%, mean of epochs 41-60 92.5%, snapshot ensemble 94.0%) against 96.3 / 96.4% (94.7 / 94.8%,
+    # 92.6 / 92.4%, 94.8 / 95.0%): no gain. Per speaker against seeds 0 / 1: george 95.6% (96.4 / 96.6%), jackson 98.2%
+    # (98.6 / 98.2%), lucas 96.6% (96.4 / 97.2%), nicolas 90.8% (91.4 / 91.0%), theo 99.6% (99.6 / 99.8%), yweweler
+    # 95.6% (95.6 / 95.6%). The premise fails too: each speaker's shortest quarter of clips scores 91.7% against 93.1 /
+    # 93.7% (nicolas' 80.8% against 83.2 / 84.8%), the rest 97.5% against 97.4 / 97.3%, so short words are not lost
+    # to the padding's dilution. 119 min in float32 on an AVX2 EPYC.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-meanmax", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra-onset with maximum plus mean pooling over frames",
         (*SPEAKER_CEPSTRA, "train.onset_cut=0.5", "model.pooling=meanmax")),
