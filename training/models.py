@@ -61,7 +61,8 @@ class ModelConfig:
     # rows, then mean and standard deviation over frames, so the head sees how much each feature
     # varies over the clip, beyond the conv layers' receptive field (2 * channels features);
     # "meanmax": mean over mel rows, then maximum plus mean over frames (PANNs, Kong et al., 2020), so a
-    # short word padded with more silence still reaches the head at full strength (channels features).
+    # short word padded with more silence still reaches the head at full strength (channels features;
+    # no gain for unseen speakers, pipelines/ablation.py, row fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-meanmax).
     pooling: str = "mean"
     n_estimators: int = 500  # rf
 
