@@ -10,7 +10,9 @@ from training.augment import (
     filter_augment, freq_mixstyle, freq_warp, level_and_noise, mix_sounds, mixup, onset_cut, peak_window,
     spec_augment, time_stretch, warp_bands,
 )
-from training.models import PCEN, BasicBlock, Classifier, ModelConfig, build_model, lifter_matrix, pool
+from training.models import (
+    PCEN, BasicBlock, Classifier, ModelConfig, RelaxedFreqNorm, build_model, lifter_matrix, pool,
+)
 
 TINY = ModelConfig(stem_channels=4, stem_stride=2, widths=(4, 8), dropout=0.0)
 
@@ -46,6 +48,37 @@ def test_meanmax_pooling_reads_a_padded_word_at_full_strength() -> None:
     padded = torch.cat([word, torch.zeros(2, 3, 4, 15)], dim=3)
     torch.testing.assert_close(pool(padded, "mean"), pool(word, "mean") / 4)
     torch.testing.assert_close(pool(padded, "meanmax") - pool(padded, "mean"), word.mean(dim=2).amax(dim=2))
+
+
+def test_relaxed_freq_norm_matches_its_definition() -> None:
+    """share * (each row over channels and frames) + (1 - share) * (the whole example), by numpy."""
+    x = torch.randn(2, 3, 4, 5) * 3 + 1  # (batch, channels, rows, frames)
+    a = x.numpy().astype(np.float64)
+    by_row = (a - a.mean(axis=(1, 3), keepdims=True)) / np.sqrt(a.var(axis=(1, 3), keepdims=True) + 1e-5)
+    whole = (a - a.mean(axis=(1, 2, 3), keepdims=True)) / np.sqrt(a.var(axis=(1, 2, 3), keepdims=True) + 1e-5)
+    np.testing.assert_allclose(RelaxedFreqNorm(0.3)(x).numpy(), 0.3 * by_row + 0.7 * whole, rtol=1e-4, atol=1e-5)
+
+
+def test_relaxed_freq_norm_removes_each_bands_gain_in_its_share() -> None:
+    """A gain and offset per row (a microphone's colouring) vanish with the whole share on frequency, and
+    only in part when relaxed; one gain and offset for the whole example vanish either way."""
+    x = torch.randn(2, 3, 4, 5)
+    gain, offset = torch.rand(1, 1, 4, 1) * 4 + 0.5, torch.randn(1, 1, 4, 1) * 5
+    full, relaxed = RelaxedFreqNorm(1.0), RelaxedFreqNorm(0.5)
+    torch.testing.assert_close(full(x * gain + offset), full(x), atol=1e-4, rtol=1e-4)
+    assert (relaxed(x * gain + offset) - relaxed(x)).abs().max() > 0.1
+    torch.testing.assert_close(relaxed(x * 3.0 - 2.0), relaxed(x), atol=1e-4, rtol=1e-4)
+
+
+def test_freq_norm_sits_before_each_resnet_stage_and_only_there() -> None:
+    cfg = ModelConfig(stem_channels=4, widths=(4, 8, 8), dropout=0.0, freq_norm=0.5)
+    model = build_model(cfg, n_mels=32, n_classes=10)
+    assert sum(isinstance(m, RelaxedFreqNorm) for m in model.modules()) == 3
+    assert model.eval()(torch.randn(3, 32, 9)).shape == (3, 10)
+    with pytest.raises(ValueError, match="freq_norm must be in"):
+        ModelConfig(name="cnn", freq_norm=0.5)
+    with pytest.raises(ValueError, match="freq_norm must be in"):
+        ModelConfig(freq_norm=1.5)
 
 
 @pytest.mark.parametrize(("name", "n_mels", "rows"), [("resnet", 64, 16), ("resnet", 30, 8), ("cnn", 64, 8)])

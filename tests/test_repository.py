@@ -332,15 +332,16 @@ def test_fft_log_mel_matches_the_training_front_end(samples: int) -> None:
     np.testing.assert_allclose(probs[0], probs[1], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize(("mean_norm", "pooling", "pcen_frames", "cepstra"), [
-    (False, "mean", 0.0, 0), (True, "mean", 0.0, 0), (False, "bands", 0.0, 0), (False, "stats", 0.0, 0),
-    (False, "meanmax", 0.0, 0),
-    (False, "mean", 4.0, 0), (False, "mean", 0.0, 12),
+@pytest.mark.parametrize(("mean_norm", "pooling", "pcen_frames", "cepstra", "freq_norm"), [
+    (False, "mean", 0.0, 0, 0.0), (True, "mean", 0.0, 0, 0.0), (False, "bands", 0.0, 0, 0.0),
+    (False, "stats", 0.0, 0, 0.0), (False, "meanmax", 0.0, 0, 0.0),
+    (False, "mean", 4.0, 0, 0.0), (False, "mean", 0.0, 12, 0.0), (False, "mean", 0.0, 12, 0.5),
 ])
 def test_exported_classifier_keeps_the_per_clip_level_normalisation(tmp_path: Path, mean_norm: bool, pooling: str,
-                                                                    pcen_frames: float, cepstra: int) -> None:
-    """``model.top_db`` (and ``mean_norm``, ``pooling``, ``pcen_frames``, ``cepstra``): the ONNX classifier reproduces
-    PyTorch, also for clips 40 dB apart and of another length than the one exported."""
+                                                                    pcen_frames: float, cepstra: int,
+                                                                    freq_norm: float) -> None:
+    """``model.top_db`` (and ``mean_norm``, ``pooling``, ``pcen_frames``, ``cepstra``, ``freq_norm``): the ONNX
+    classifier reproduces PyTorch, also for clips 40 dB apart and of another length than the one exported."""
     import onnxruntime as ort
 
     from pipelines.export import export_onnx
@@ -348,7 +349,7 @@ def test_exported_classifier_keeps_the_per_clip_level_normalisation(tmp_path: Pa
 
     torch.manual_seed(0)
     cfg = ModelConfig(widths=(8, 16), stem_channels=8, top_db=80.0, mean_norm=mean_norm, pooling=pooling,
-                      pcen_frames=pcen_frames, cepstra=cepstra)
+                      pcen_frames=pcen_frames, cepstra=cepstra, freq_norm=freq_norm)
     network = build_model(cfg, N_MELS, len(LABELS))
     classifier = Classifier(network).eval()
     mels = torch.randn(3, N_MELS, 50) * 10 - 50

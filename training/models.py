@@ -64,6 +64,11 @@ class ModelConfig:
     # short word padded with more silence still reaches the head at full strength (channels features;
     # no gain for unseen speakers, pipelines/ablation.py, row fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-meanmax).
     pooling: str = "mean"
+    # > 0 (resnet): relaxed instance frequency-wise normalisation (RFN, Kim et al., 2022) before each residual
+    # stage, this share of it per clip: each row of the feature maps (a band of frequencies) normalised over
+    # channels and frames, so a microphone's or voice's gain per band is gone; the rest layer-normalised, so
+    # how the bands compare is not lost entirely (0: off).
+    freq_norm: float = 0.0
     n_estimators: int = 500  # rf
 
     def __post_init__(self) -> None:
@@ -89,6 +94,9 @@ class ModelConfig:
             raise ValueError(f"pcen_frames must be >= 0 (0: off), got {self.pcen_frames}")
         if self.cepstra < 0:
             raise ValueError(f"cepstra must be >= 0 (0: off), got {self.cepstra}")
+        if not 0.0 <= self.freq_norm <= 1.0 or (self.freq_norm > 0 and self.name != "resnet"):
+            raise ValueError(f"freq_norm must be in [0, 1] (0: off), and above 0 for resnet only, got "
+                             f"{self.freq_norm} for {self.name}")
         if self.pooling not in POOLINGS or (self.pooling != "mean" and self.name == "crnn"):
             raise ValueError(f"pooling must be one of {list(POOLINGS)} (crnn: mean), got {self.pooling!r}")
 
@@ -155,6 +163,26 @@ class PCEN(nn.Module):
             return (power / (self.eps + smooth) ** alpha + delta) ** r - delta**r
 
 
+class RelaxedFreqNorm(nn.Module):
+    """Relaxed instance frequency-wise normalisation (Kim et al., 2022): ``share * IFN(x) + (1 - share) * LN(x)``.
+
+    IFN normalises each row (frequency) of each example over channels and frames; LN each example over
+    channels, rows and frames. No trainable weights; the same in training and inference.
+    Input and output: (batch, channels, rows, frames).
+    """
+
+    def __init__(self, share: float, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.share, self.eps = share, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):  # statistics over thousands of values: float32
+            h = x.float()
+            by_row = F.instance_norm(h.transpose(1, 2), eps=self.eps).transpose(1, 2)  # rows as IFN's channels
+            whole = F.layer_norm(h, h.shape[1:], eps=self.eps)
+            return (self.share * by_row + (1.0 - self.share) * whole).to(x.dtype)
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 conv+BN with an identity (or 1x1 projection) shortcut.
 
@@ -207,7 +235,8 @@ class Network(nn.Module):
         if cfg.name == "resnet":
             stages, c_in = [], cfg.stem_channels
             for i, width in enumerate(cfg.widths):
-                blocks = [BasicBlock(c_in, width, stride=1 if i == 0 else 2)]
+                blocks = [RelaxedFreqNorm(cfg.freq_norm)] if cfg.freq_norm > 0 else []
+                blocks += [BasicBlock(c_in, width, stride=1 if i == 0 else 2)]
                 blocks += [BasicBlock(width, width, 1) for _ in range(cfg.blocks_per_stage - 1)]
                 stages.append(nn.Sequential(*blocks))
                 c_in = width
