@@ -176,11 +176,20 @@ class RelaxedFreqNorm(nn.Module):
         self.share, self.eps = share, eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):  # statistics over thousands of values: float32
-            h = x.float()
-            by_row = F.instance_norm(h.transpose(1, 2), eps=self.eps).transpose(1, 2)  # rows as IFN's channels
-            whole = F.layer_norm(h, h.shape[1:], eps=self.eps)
-            return (self.share * by_row + (1.0 - self.share) * whole).to(x.dtype)
+        channels, frames = x.shape[1], x.shape[3]
+        with torch.autocast(x.device.type, enabled=False):
+            # Statistics in float32 from sums over channels first (contiguous in channels-last memory).
+            row_mean = x.sum(dim=1, dtype=torch.float32).sum(dim=2) / (channels * frames)  # (batch, rows)
+            row_square = (x * x).sum(dim=1, dtype=torch.float32).sum(dim=2) / (channels * frames)
+            row_var = (row_square - row_mean**2).clamp(min=0.0)
+            mean = row_mean.mean(dim=1, keepdim=True)  # (batch, 1)
+            var = (row_square.mean(dim=1, keepdim=True) - mean**2).clamp(min=0.0)
+            row_scale = self.share * torch.rsqrt(row_var + self.eps)
+            scale = (1.0 - self.share) * torch.rsqrt(var + self.eps)
+            # Both normalisations as one affine map per row: x * (a + b) - (mean_row * a + mean * b).
+            gain = (row_scale + scale)[:, None, :, None].to(x.dtype)
+            shift = (row_mean * row_scale + mean * scale)[:, None, :, None].to(x.dtype)
+            return x * gain - shift
 
 
 class BasicBlock(nn.Module):
