@@ -676,6 +676,9 @@ ROWS = [
     # 91.8%, theo 100.0 / 99.2%, yweweler 94.4 / 95.6%: three speakers up, three down, nicolas not helped. 60 min,
     # 249 training clips/s against 430 (its statistics in float32). No gain for the verdict; the seed-1 row below
     # (declared, not run) would tell whether the late steadiness holds.
+    # Its folds 1 and 4 from seed 1 (`python -m pipelines.ablation
+    # fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16-rfn -S train.seed=1 -S 'train.folds=[1,4]'`): george 97.4%, nicolas 92.0%, against 96.6 / 91.0% from the float32
+    # onset-cut row from seed 1 (no bfloat16 control from seed 1): george's gain repeats, nicolas stays near 92%.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16-rfn", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16 with relaxed frequency-wise normalisation",
         (*SPEAKER_CEPSTRA, "train.onset_cut=0.5", "train.precision=bfloat16", "model.freq_norm=0.5")),
