@@ -677,7 +677,8 @@ ROWS = [
     # 249 training clips/s against 430 (its statistics in float32). No gain for the verdict; the seed-1 row below
     # (declared, not run) would tell whether the late steadiness holds.
     # Its folds 1 and 4 from seed 1 (`python -m pipelines.ablation
-    # fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16-rfn -S train.seed=1 -S 'train.folds=[1,4]'`): george 97.4%, nicolas 92.0%, against 96.6 / 91.0% from the float32
+    # fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16-rfn -S train.seed=1 -S 'train.folds=[1,4]'`): george
+    # 97.4%, nicolas 92.0%, against 96.6 / 91.0% from the float32
     # onset-cut row from seed 1 (no bfloat16 control from seed 1): george's gain repeats, nicolas stays near 92%.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16-rfn", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16 with relaxed frequency-wise normalisation",
