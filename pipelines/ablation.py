@@ -648,8 +648,9 @@ ROWS = [
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-lr2e-3", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra-onset with learning rate 2e-3 instead of 1e-3",
         (*SPEAKER_CEPSTRA, "train.onset_cut=0.5", "train.lr=0.002")),
-    # This Intel Xeon has AMX: bfloat16 training steps run 2.8 times as fast as float32 (516 against 187 clips/s,
-    # batch 32 of 64 x 101 inputs, 2 threads), so a whole row takes about 35 min instead of 120. The unstrided stem
+    # This Intel Xeon has AMX: bfloat16 training steps ran 2.8 times as fast as float32 (516 against 187 clips/s,
+    # batch 32 of 64 x 101 inputs, 2 threads; a one-off timing of the training step, not `make bench-train`), so a
+    # whole row took 46 min instead of about 120. The unstrided stem
     # (`model.stem_stride=1`, twice the time resolution for short consonants) costs 3 times a strided step (177
     # clips/s). 10 epochs in bfloat16, george / nicolas left out (`python -m pipelines.ablation
     # fsdd-resnet-speakers-fmin100-60ep-cepstra-onset --epochs 10 -S 'train.folds=[1,4]' -S train.precision=bfloat16
@@ -674,12 +675,12 @@ ROWS = [
     # 94.9%): within a seed's spread at the best and last epochs, steadier late (0.7 points on epochs 41-60). Per
     # speaker against the row above: george 97.6 / 96.6%, jackson 98.2 / 99.0%, lucas 98.2 / 97.2%, nicolas 91.6 /
     # 91.8%, theo 100.0 / 99.2%, yweweler 94.4 / 95.6%: three speakers up, three down, nicolas not helped. 60 min,
-    # 249 training clips/s against 430 (its statistics in float32). No gain for the verdict; the seed-1 row below
-    # (declared, not run) would tell whether the late steadiness holds.
+    # 249 training clips/s against 430 (its statistics are summed in float32). No gain for the verdict; the seed-1
+    # row below (declared, not run) would tell whether the late steadiness holds.
     # Its folds 1 and 4 from seed 1 (`python -m pipelines.ablation
     # fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16-rfn -S train.seed=1 -S 'train.folds=[1,4]'`): george
-    # 97.4%, nicolas 92.0%, against 96.6 / 91.0% from the float32
-    # onset-cut row from seed 1 (no bfloat16 control from seed 1): george's gain repeats, nicolas stays near 92%.
+    # 97.4%, nicolas 92.0%, against 96.6 / 91.0% from the float32 onset-cut row from seed 1 (no bfloat16 control
+    # from seed 1): george's gain repeats, nicolas stays near 92%.
     Row("fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16-rfn", "fsdd-speakers",
         "fsdd-resnet-speakers-fmin100-60ep-cepstra-onset-bf16 with relaxed frequency-wise normalisation",
         (*SPEAKER_CEPSTRA, "train.onset_cut=0.5", "train.precision=bfloat16", "model.freq_norm=0.5")),

@@ -178,7 +178,8 @@ class RelaxedFreqNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape[1], x.shape[3]
         with torch.autocast(x.device.type, enabled=False):
-            # Statistics in float32 from sums over channels first (contiguous in channels-last memory).
+            # Statistics summed in float32 (the squares in x's dtype), over channels first (contiguous in
+            # channels-last memory).
             row_mean = x.sum(dim=1, dtype=torch.float32).sum(dim=2) / (channels * frames)  # (batch, rows)
             row_square = (x * x).sum(dim=1, dtype=torch.float32).sum(dim=2) / (channels * frames)
             row_var = (row_square - row_mean**2).clamp(min=0.0)
